@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// NOTE(1): a target-CPU flag is mandatory for the SIMD kernels. Without it, `SIMD8<Float>`
+// fused multiply-adds lower to scalar `fmaf` library calls (10x slower). haswell (AVX2 + FMA)
+// runs on every x86 machine this project targets (Zen3 and later, Haswell and later). The flag
+// is guarded by architecture so that other hosts still build.
+#if arch(x86_64)
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let cFlags: [CSetting] = [.unsafeFlags(["-mavx2", "-mfma"])]
+#else
+let cpuFlags: [SwiftSetting] = []
+let cFlags: [CSetting] = []
+#endif
+
+let fast: [SwiftSetting] = cpuFlags + [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .swiftLanguageMode(.v5),
+]
+let standard: [SwiftSetting] = cpuFlags + [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "fluxion",
+    products: [
+        .library(name: "Fluxion", targets: ["Fluxion"]),
+        .executable(name: "fluxion", targets: ["FluxionCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "FluxionKernels", swiftSettings: fast),
+        .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: fast),
+        .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels"], swiftSettings: standard),
+        .executableTarget(
+            name: "FluxionCLI",
+            dependencies: ["Fluxion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: standard),
+        .target(name: "_FluxionTestSupport", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .testTarget(name: "FluxionKernelsTests", dependencies: ["FluxionKernels"], swiftSettings: standard),
+        .testTarget(name: "FluxionCoreTests", dependencies: ["FluxionCore", "_FluxionTestSupport"], swiftSettings: standard),
+    ]
+)

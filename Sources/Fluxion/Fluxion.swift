@@ -1,0 +1,3 @@
+// The umbrella module: `import Fluxion` brings in the public API of every Fluxion module.
+@_exported import FluxionCore
+@_exported import FluxionKernels

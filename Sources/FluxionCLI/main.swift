@@ -1,0 +1,12 @@
+import ArgumentParser
+import Fluxion
+import Foundation
+
+struct FluxionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fluxion",
+        abstract: "Differentiable programming and generative models in Swift.",
+        subcommands: [Demo.self, Bench.self])
+}
+
+FluxionCommand.main()

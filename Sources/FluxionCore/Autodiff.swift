@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// NOTE(1): the recording's lifetime. A tensor carries autodiff state (`ADState`) only while a
+// transform runs: `valueWithGradient`, `vjp` and `jvp` attach it to their inputs, every primitive
+// whose inputs carry it attaches it to its output (`record`), and the transform strips it from what
+// it returns when no outer transform is left. Outside transforms every tensor has `ad == nil`, so a
+// primitive's only autodiff cost is one nil check per input.
+//
+// NOTE(2): one graph for all reverse levels (as PyTorch's `create_graph`). A primitive records a
+// `Node` when a reverse transform is active and an input has a node. A transform lifts its inputs
+// into fresh leaf nodes; its backward walk visits only nodes created after those leaves (sequence
+// numbers are a topological order, so the walk is a sort, not a recursion) and stops at the leaves.
+// The pullbacks are written in Tensor operations, and while they run the transform's own level is
+// switched off: if an outer reverse transform is active they are recorded in turn (gradient of
+// gradient); if a forward level is active they carry tangents (Hessian-vector products).
+//
+// NOTE(3): forward levels. Each `jvp` opens a level (increasing integers); a tensor carries one
+// tangent per active level. The JVP rule for level L runs with only the levels below L active, so
+// a level-L tangent may carry tangents of outer levels (mixed second derivatives) but never of its
+// own level: no perturbation confusion and no tangent-of-tangent growth along a chain.
+
+/// Autodiff state of a tensor inside a transform: its reverse node and its forward tangents.
+@usableFromInline
+final class ADState {
+    let node: Node?
+    let tangents: [(level: Int, value: Tensor)]
+    init(node: Node?, tangents: [(level: Int, value: Tensor)]) {
+        self.node = node
+        self.tangents = tangents
+    }
+}
+
+/// A recorded primitive application: its inputs' nodes and the rule that maps an output cotangent
+/// to input cotangents (`pullback(g, y)` where `y` is the output, itself differentiable).
+final class Node {
+    let sequence: Int
+    let parents: [Node?]
+    let pullback: (Tensor, Tensor) -> [Tensor?]
+    let output: Tensor          // raw output value (no autodiff state)
+    var outputTangents: [(level: Int, value: Tensor)] = []
+
+    init(sequence: Int, parents: [Node?], output: Tensor, pullback: @escaping (Tensor, Tensor) -> [Tensor?]) {
+        self.sequence = sequence
+        self.parents = parents
+        self.output = output
+        self.pullback = pullback
+    }
+
+    /// The output as a differentiable tensor (node and tangents attached).
+    var differentiableOutput: Tensor {
+        var y = output
+        y.ad = ADState(node: self, tangents: outputTangents)
+        return y
+    }
+}
+
+/// Per-thread transform state.
+final class ADContext {
+    var reverseDepth = 0
+    var forwardLevels: [Int] = []
+    var paused = 0
+    var nextSequence = 0
+    var nextLevel = 1
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in
+            #if canImport(Darwin)
+            Unmanaged<ADContext>.fromOpaque(p).release()
+            #else
+            if let p { Unmanaged<ADContext>.fromOpaque(p).release() }
+            #endif
+        }
+        return k
+    }()
+
+    static var current: ADContext {
+        if let p = pthread_getspecific(key) {
+            return Unmanaged<ADContext>.fromOpaque(p).takeUnretainedValue()
+        }
+        let c = ADContext()
+        pthread_setspecific(key, Unmanaged.passRetained(c).toOpaque())
+        return c
+    }
+
+    func isForwardActive(_ level: Int) -> Bool { forwardLevels.contains(level) }
+}
+
+extension Tensor {
+    /// True when this tensor carries autodiff state of a running transform.
+    public var isTracked: Bool { ad != nil }
+
+    /// The tensor without any autodiff state: a constant for every transform.
+    public var detached: Tensor {
+        var t = self
+        t.ad = nil
+        return t
+    }
+
+    func tangent(atLevel level: Int) -> Tensor? {
+        ad?.tangents.first(where: { $0.level == level })?.value
+    }
+}
+
+/// The rules table calls this for every primitive: attaches a reverse node and forward tangents to
+/// the raw output `y` when any input is tracked by an active transform.
+///
+/// - `vjp(g, y)`: input cotangents for output cotangent `g` (nil: zero or not differentiable).
+/// - `jvp(y, ts)`: output tangent for input tangents `ts` (nil: zero).
+@inline(__always)
+func record(_ y: Tensor, _ inputs: [Tensor],
+            vjp: @escaping (Tensor, Tensor) -> [Tensor?],
+            jvp: (Tensor, [Tensor?]) -> Tensor) -> Tensor {
+    var tracked = false
+    for x in inputs where x.ad != nil { tracked = true; break }
+    if !tracked { return y }
+    return recordSlow(y, inputs, vjp: vjp, jvp: jvp)
+}
+
+@inline(never)
+func recordSlow(_ y: Tensor, _ inputs: [Tensor],
+                vjp: @escaping (Tensor, Tensor) -> [Tensor?],
+                jvp: (Tensor, [Tensor?]) -> Tensor) -> Tensor {
+    let ctx = ADContext.current
+    if ctx.paused > 0 { return y }
+    var node: Node? = nil
+    if ctx.reverseDepth > 0 {
+        let parents = inputs.map { $0.ad?.node }
+        if parents.contains(where: { $0 != nil }) {
+            node = Node(sequence: ctx.nextSequence, parents: parents, output: y.detached, pullback: vjp)
+            ctx.nextSequence += 1
+        }
+    }
+    var tangents: [(level: Int, value: Tensor)] = []
+    if !ctx.forwardLevels.isEmpty {
+        var yWithNode = y
+        if node != nil { yWithNode.ad = ADState(node: node, tangents: []) }
+        let levels = ctx.forwardLevels
+        for level in levels {
+            let ts = inputs.map { $0.tangent(atLevel: level) }
+            if ts.allSatisfy({ $0 == nil }) { continue }
+            ctx.forwardLevels = levels.filter { $0 < level }
+            var t = jvp(yWithNode, ts)
+            ctx.forwardLevels = levels
+            if t.shape != y.shape { t = t.expanded(to: y.shape) }
+            tangents.append((level, t))
+        }
+    }
+    if node == nil && tangents.isEmpty { return y }
+    node?.outputTangents = tangents
+    var out = y
+    out.ad = ADState(node: node, tangents: tangents)
+    return out
+}
+
+/// Sum of the non-nil tangents (`zeros` shaped like `like` when all are nil).
+func sumOfTangents(_ ts: [Tensor?], like y: Tensor) -> Tensor {
+    var acc: Tensor? = nil
+    for t in ts { if let t { acc = acc.map { $0 + t } ?? t } }
+    return acc ?? Tensor.zeros(like: y)
+}
+
+enum Autodiff {
+    /// Lifts `x` into a fresh leaf of the reverse graph (linked to `x`'s own node, if any, so an
+    /// outer transform still sees through it).
+    static func makeLeaf(_ x: Tensor, _ ctx: ADContext) -> Tensor {
+        precondition(x.dtype.isFloatingPoint, "gradient: cannot differentiate with respect to an \(x.dtype) tensor of shape \(x.shape)")
+        let node = Node(sequence: ctx.nextSequence, parents: [x.ad?.node], output: x.detached) { g, _ in [g] }
+        ctx.nextSequence += 1
+        node.outputTangents = x.ad?.tangents ?? []
+        var y = x
+        y.ad = ADState(node: node, tangents: node.outputTangents)
+        return y
+    }
+
+    /// Reverse sweep from `y` (seeded with `seed`) to the leaf nodes; iterative.
+    static func backward(from y: Tensor, seed: Tensor, to leaves: [Node], _ ctx: ADContext) -> [Tensor?] {
+        guard let root = y.ad?.node, !leaves.isEmpty else { return leaves.map { _ in nil } }
+        let minSequence = leaves.map(\.sequence).min()!
+        guard root.sequence >= minSequence else { return leaves.map { _ in nil } }
+        let leafIDs = Set(leaves.map { ObjectIdentifier($0) })
+        // Collect the nodes reachable from the root and created after the first leaf.
+        var visited: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
+        var stack = [root]
+        var order: [Node] = []
+        while let n = stack.popLast() {
+            order.append(n)
+            if leafIDs.contains(ObjectIdentifier(n)) { continue }
+            for case let p? in n.parents where p.sequence >= minSequence {
+                if visited.insert(ObjectIdentifier(p)).inserted { stack.append(p) }
+            }
+        }
+        order.sort { $0.sequence > $1.sequence }
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        ctx.reverseDepth -= 1
+        defer { ctx.reverseDepth += 1 }
+        for n in order {
+            let id = ObjectIdentifier(n)
+            if leafIDs.contains(id) { continue }
+            guard let g = grads.removeValue(forKey: id) else { continue }
+            let inputGrads = n.pullback(g, n.differentiableOutput)
+            for (p, gi) in zip(n.parents, inputGrads) {
+                guard let p, let gi, p.sequence >= minSequence else { continue }
+                let pid = ObjectIdentifier(p)
+                if let existing = grads[pid] { grads[pid] = existing + gi } else { grads[pid] = gi }
+            }
+        }
+        return leaves.map { grads[ObjectIdentifier($0)] }
+    }
+
+    /// Removes autodiff state that no running transform can use any more.
+    static func clean(_ x: Tensor, _ ctx: ADContext) -> Tensor {
+        guard let ad = x.ad else { return x }
+        let node = ctx.reverseDepth > 0 ? ad.node : nil
+        let tangents = ad.tangents.filter { ctx.forwardLevels.contains($0.level) }
+        var y = x
+        y.ad = (node == nil && tangents.isEmpty) ? nil : ADState(node: node, tangents: tangents)
+        return y
+    }
+}

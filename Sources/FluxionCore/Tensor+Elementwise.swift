@@ -1,0 +1,130 @@
+// Elementwise operations. Each primitive computes its value with a raw kernel and hands the result
+// to its entry in the rules table (`DerivativeRules.swift`); composites are built from primitives.
+
+extension Tensor {
+    // MARK: Arithmetic (broadcasting)
+    public static func + (a: Tensor, b: Tensor) -> Tensor { Rules.add(a, b, zipRaw(a, b, +, +, "add")) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { Rules.subtract(a, b, zipRaw(a, b, -, -, "subtract")) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { Rules.multiply(a, b, zipRaw(a, b, *, *, "multiply")) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { Rules.divide(a, b, zipRaw(a, b, /, /, "divide")) }
+    public static prefix func - (x: Tensor) -> Tensor { Rules.negate(x, x.mapRaw({ -$0 }, { -$0 }, "negate")) }
+
+    public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarLike(b) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) + b }
+    public static func - (a: Tensor, b: Double) -> Tensor { a - a.scalarLike(b) }
+    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) - b }
+    public static func * (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(b) }
+    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) * b }
+    public static func / (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(1 / b) }
+    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
+    public static func += (a: inout Tensor, b: Tensor) { a = a + b }
+    public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
+    public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
+    public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
+
+    /// Elementwise aᵇ (both tensors, broadcasting). Derivative in b uses log a (a > 0).
+    public static func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Rules.pow(a, b, zipRaw(a, b, Float.pow, Double.pow, "pow"))
+    }
+    /// xᵖ for a constant exponent p.
+    public func pow(_ p: Double) -> Tensor {
+        if p == 2 { return self * self }
+        if p == 1 { return self }
+        return Rules.powScalar(self, p, mapRaw({ Float.pow($0, Float(p)) }, { Double.pow($0, p) }, "pow"))
+    }
+    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { Rules.minimum(a, b, zipRaw(a, b, { Swift.min($0, $1) }, { Swift.min($0, $1) }, "minimum")) }
+    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { Rules.maximum(a, b, zipRaw(a, b, { Swift.max($0, $1) }, { Swift.max($0, $1) }, "maximum")) }
+
+    // MARK: Unary primitives
+    public func exp() -> Tensor { Rules.exp(self, mapRaw(Float.exp, Double.exp, "exp")) }
+    public func log() -> Tensor { Rules.log(self, mapRaw(Float.log, Double.log, "log")) }
+    public func log1p() -> Tensor { Rules.log1p(self, mapRaw(Float.log1p, Double.log1p, "log1p")) }
+    public func expm1() -> Tensor { Rules.expm1(self, mapRaw(Float.expm1, Double.expm1, "expm1")) }
+    public func sqrt() -> Tensor { Rules.sqrt(self, mapRaw({ $0.squareRoot() }, { $0.squareRoot() }, "sqrt")) }
+    public func rsqrt() -> Tensor { Rules.rsqrt(self, mapRaw({ 1 / $0.squareRoot() }, { 1 / $0.squareRoot() }, "rsqrt")) }
+    public func abs() -> Tensor { Rules.abs(self, mapRaw({ Swift.abs($0) }, { Swift.abs($0) }, "abs")) }
+    /// −1, 0 or 1 (derivative zero).
+    public func sign() -> Tensor { Rules.constant(mapRaw({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, "sign")) }
+    public func sin() -> Tensor { Rules.sin(self, mapRaw(Float.sin, Double.sin, "sin")) }
+    public func cos() -> Tensor { Rules.cos(self, mapRaw(Float.cos, Double.cos, "cos")) }
+    public func tanh() -> Tensor { Rules.tanh(self, mapRaw(Float.tanh, Double.tanh, "tanh")) }
+    /// 1 / (1 + e⁻ˣ), evaluated without overflow for large |x|.
+    public func sigmoid() -> Tensor {
+        Rules.sigmoid(self, mapRaw({ $0 >= 0 ? 1 / (1 + Float.exp(-$0)) : Float.exp($0) / (1 + Float.exp($0)) },
+                                   { $0 >= 0 ? 1 / (1 + Double.exp(-$0)) : Double.exp($0) / (1 + Double.exp($0)) }, "sigmoid"))
+    }
+    /// log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): stable for large |x|.
+    public func softplus() -> Tensor {
+        Rules.softplus(self, mapRaw({ Swift.max($0, 0) + Float.log1p(Float.exp(-Swift.abs($0))) },
+                                    { Swift.max($0, 0) + Double.log1p(Double.exp(-Swift.abs($0))) }, "softplus"))
+    }
+    public func relu() -> Tensor { Rules.relu(self, mapRaw({ Swift.max($0, 0) }, { Swift.max($0, 0) }, "relu")) }
+    /// x for x > 0, slope·x otherwise.
+    public func leakyRelu(negativeSlope: Double = 0.01) -> Tensor {
+        let s32 = Float(negativeSlope)
+        return Rules.leakyRelu(self, negativeSlope, mapRaw({ $0 > 0 ? $0 : s32 * $0 }, { $0 > 0 ? $0 : negativeSlope * $0 }, "leakyRelu"))
+    }
+    public func erf() -> Tensor { Rules.erf(self, mapRaw(Float.erf, Double.erf, "erf")) }
+
+    // MARK: Composites
+    /// x·σ(x) (SiLU / swish).
+    public func silu() -> Tensor { self * sigmoid() }
+    /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)), or the tanh approximation
+    /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    public func gelu(approximate: Bool = false) -> Tensor {
+        if approximate {
+            let inner = (self + self * self * self * 0.044715) * (2.0 / Double.pi).squareRoot()
+            return self * 0.5 * (inner.tanh() + 1)
+        }
+        return self * 0.5 * ((self * (1 / 2.0.squareRoot())).erf() + 1)
+    }
+    /// Elementwise clamp to [low, high] (gradient 1 inside, 0 outside).
+    public func clamped(min low: Double? = nil, max high: Double? = nil) -> Tensor {
+        var y = self
+        if let low { y = Tensor.maximum(y, scalarLike(low)) }
+        if let high { y = Tensor.minimum(y, scalarLike(high)) }
+        return y
+    }
+    public func squared() -> Tensor { self * self }
+
+    // MARK: Comparisons and selection (masks are constants: 1 where true, 0 where false)
+    public static func .< (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "less") { $0 < $1 } }
+    public static func .<= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "lessEqual") { $0 <= $1 } }
+    public static func .> (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "greater") { $0 > $1 } }
+    public static func .>= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "greaterEqual") { $0 >= $1 } }
+    public static func .== (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "equal") { $0 == $1 } }
+    public static func .!= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "notEqual") { $0 != $1 } }
+    public static func .< (a: Tensor, b: Double) -> Tensor { a .< a.scalarLike(b) }
+    public static func .> (a: Tensor, b: Double) -> Tensor { a .> a.scalarLike(b) }
+    public static func .<= (a: Tensor, b: Double) -> Tensor { a .<= a.scalarLike(b) }
+    public static func .>= (a: Tensor, b: Double) -> Tensor { a .>= a.scalarLike(b) }
+
+    static func compare(_ a: Tensor, _ b: Tensor, _ name: String, _ op: @escaping (Double, Double) -> Bool) -> Tensor {
+        if a.dtype == .int32 || b.dtype == .int32 {
+            let x = a.cast(to: .float64), y = b.cast(to: .float64)
+            return zipRaw(x, y, { _, _ in 0 }, { op($0, $1) ? 1 : 0 }, name).cast(to: a.dtype == .int32 ? .float32 : a.dtype)
+        }
+        return zipRaw(a.detached, b.detached, { op(Double($0), Double($1)) ? 1 : 0 }, { op($0, $1) ? 1 : 0 }, name)
+    }
+
+    /// Elementwise selection: `a` where `condition` is non-zero, `b` elsewhere (broadcasting).
+    public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(condition.dtype == a.dtype || condition.dtype == .int32,
+                     "where: condition dtype \(condition.dtype) does not match values' \(a.dtype)")
+        let c = condition.dtype == a.dtype ? condition.detached : condition.cast(to: a.dtype)
+        guard let s1 = broadcastShapes(c.shape, a.shape), let shape = broadcastShapes(s1, b.shape) else {
+            preconditionFailure("where: shapes \(condition.shape), \(a.shape) and \(b.shape) do not broadcast")
+        }
+        let mask = c.expanded(to: shape).detached
+        let av = a.detached.expanded(to: shape), bv = b.detached.expanded(to: shape)
+        var value = Tensor(uninitializedShape: shape, dtype: a.dtype)
+        func select<T: TensorFloat>(_ type: T.Type) {
+            mask.withUnsafeBufferPointer(as: T.self) { m in av.withUnsafeBufferPointer(as: T.self) { x in
+                bv.withUnsafeBufferPointer(as: T.self) { y in value.withUnsafeMutableBufferPointer(as: T.self) { o in
+                    for i in 0..<o.count { o[i] = m[i] != 0 ? x[i] : y[i] }
+                } } } }
+        }
+        if a.dtype == .float32 { select(Float.self) } else { select(Double.self) }
+        return Rules.select(mask, a, b, value)
+    }
+}

@@ -1,0 +1,15 @@
+import FluxionKernels
+
+/// Global settings of the compute back end.
+public enum Fluxion {
+    /// Number of threads the kernels use (initially `FLUXION_THREADS` or the core count).
+    public static var threadCount: Int {
+        get { ThreadPool.shared.threadCount }
+        set { ThreadPool.shared.threadCount = newValue }
+    }
+    /// Bytes of tensor storage alive now.
+    public static var liveBytes: Int { MemoryAccounting.liveBytes }
+    /// Peak bytes of tensor storage since the last `resetPeakBytes()`.
+    public static var peakBytes: Int { MemoryAccounting.peakBytes }
+    public static func resetPeakBytes() { MemoryAccounting.resetPeak() }
+}

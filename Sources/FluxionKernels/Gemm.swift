@@ -1,0 +1,295 @@
+// Generic BLIS-style GEMM driver shared by Float and Double (specialised under -wmo).
+//
+// Loop nest: jc (NC columns) -> pc (KC depth) -> ic (up to mBig rows) -> [pack A, B] -> tiles.
+// Packed A: panels of MR rows, each kc x MR (MR values per k step). Packed B: panels of NR columns,
+// each kc x NR. Edges are zero-padded so the micro-kernel always runs a full tile; partial tiles
+// are written through a small temporary (storeEdge).
+//
+// Threading: packing and the tile loop are each one ThreadPool.parallelFor with dynamically
+// scheduled items, used only when the problem is large enough (parallelMinWork).
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+protocol GemmScalar: BinaryFloatingPoint {
+    associatedtype Vector: SIMD where Vector.Scalar == Self
+    static var mr: Int { get }
+    static var nr: Int { get }
+    static var kcBlock: Int { get }
+    static var mcBlock: Int { get }
+    static var ncBlock: Int { get }
+    static func microKernel(_ kc: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>,
+                            _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ mr: Int, _ nr: Int,
+                            _ alpha: Self, _ beta: Self)
+}
+
+/// Tuning thresholds (in multiply-adds, m*n*k).
+enum GemmTuning {
+    /// Below this, or when m <= smallM, the direct (unpacked) path is used.
+    static let smallWork = 40 * 40 * 40
+    static let smallM = 4
+    /// Minimum m*n*k before the work is split over threads.
+    static let parallelMinWork = 96 * 96 * 96
+    /// Rows of A packed at once (multiple of mr and mcBlock).
+    static let mBig = 1536
+}
+
+@inline(__always)
+func storeEdge<T: GemmScalar>(_ s: UnsafePointer<T>, _ lds: Int, _ c: UnsafeMutablePointer<T>, _ ldc: Int,
+                              _ mr: Int, _ nr: Int, _ alpha: T, _ beta: T) {
+    for i in 0..<mr {
+        let cr = c + i * ldc
+        let sr = s + i * lds
+        if beta == 0 {
+            for j in 0..<nr { cr[j] = alpha * sr[j] }
+        } else {
+            for j in 0..<nr { cr[j] = alpha * sr[j] + beta * cr[j] }
+        }
+    }
+}
+
+/// C = beta * C for an m x n block (beta == 0 writes zeros without reading C).
+func scaleMatrix<T: GemmScalar>(_ m: Int, _ n: Int, _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+    if beta == 1 { return }
+    for i in 0..<m {
+        let cr = c + i * ldc
+        if beta == 0 {
+            cr.update(repeating: 0, count: n)
+        } else {
+            for j in 0..<n { cr[j] *= beta }
+        }
+    }
+}
+
+// MARK: - Packing
+
+/// Packs rows [i0, i0+rows) x depth [p0, p0+kc) of op(A) into MR-row panels at dst.
+/// op(A)(i, p) = a[i * rsA + p * csA].
+@inline(__always)
+func packA<T: GemmScalar>(_ a: UnsafePointer<T>, _ rsA: Int, _ csA: Int, _ i0: Int, _ rows: Int,
+                          _ p0: Int, _ kc: Int, _ dst: UnsafeMutablePointer<T>) {
+    let mr = T.mr
+    var i = 0
+    while i < rows {
+        let r = min(mr, rows - i)
+        let d = dst + i * kc
+        let src = a + (i0 + i) * rsA + p0 * csA
+        if r == mr && rsA == 1 {
+            for p in 0..<kc {
+                let s = src + p * csA
+                let dp = d + p * mr
+                for ii in 0..<mr { dp[ii] = s[ii] }
+            }
+        } else if r == mr {
+            // Rows contiguous in p: read mr streams.
+            for p in 0..<kc {
+                let dp = d + p * mr
+                for ii in 0..<mr { dp[ii] = src[ii * rsA + p] }
+            }
+        } else {
+            for p in 0..<kc {
+                let dp = d + p * mr
+                for ii in 0..<r { dp[ii] = src[ii * rsA + p * csA] }
+                for ii in r..<mr { dp[ii] = 0 }
+            }
+        }
+        i += mr
+    }
+}
+
+/// Packs depth [p0, p0+kc) x columns [j0, j0+cols) of op(B) into NR-column panels at dst.
+/// op(B)(p, j) = b[p * rsB + j * csB].
+@inline(__always)
+func packB<T: GemmScalar>(_ b: UnsafePointer<T>, _ rsB: Int, _ csB: Int, _ p0: Int, _ kc: Int,
+                          _ j0: Int, _ cols: Int, _ dst: UnsafeMutablePointer<T>) {
+    let nr = T.nr
+    var j = 0
+    while j < cols {
+        let w = min(nr, cols - j)
+        let d = dst + j * kc
+        let src = b + p0 * rsB + (j0 + j) * csB
+        if w == nr && csB == 1 {
+            for p in 0..<kc {
+                let s = src + p * rsB
+                let dp = d + p * nr
+                for jj in 0..<nr { dp[jj] = s[jj] }
+            }
+        } else if w == nr {
+            // B stored transposed: each column j is contiguous in p. Transpose in 4-column strips.
+            var jj = 0
+            while jj < nr {
+                let s0 = src + jj * csB, s1 = s0 + csB, s2 = s1 + csB, s3 = s2 + csB
+                let dp = d + jj
+                for p in 0..<kc {
+                    let q = dp + p * nr
+                    q[0] = s0[p]; q[1] = s1[p]; q[2] = s2[p]; q[3] = s3[p]
+                }
+                jj += 4
+            }
+        } else {
+            for p in 0..<kc {
+                let dp = d + p * nr
+                for jj in 0..<w { dp[jj] = src[p * rsB + jj * csB] }
+                for jj in w..<nr { dp[jj] = 0 }
+            }
+        }
+        j += nr
+    }
+}
+
+// MARK: - Workspace cache (thread-safe; buffers are reused to avoid page faults per call)
+
+final class GemmWorkspace: @unchecked Sendable {
+    static let shared = GemmWorkspace()
+    private var lock = pthread_mutex_t()
+    private var free: [(UnsafeMutableRawPointer, Int)] = []
+
+    init() { pthread_mutex_init(&lock, nil) }
+
+    func acquire(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        pthread_mutex_lock(&lock)
+        if let idx = free.firstIndex(where: { $0.1 >= bytes }) {
+            let r = free.remove(at: idx)
+            pthread_mutex_unlock(&lock)
+            return r
+        }
+        let old = free.popLast()
+        pthread_mutex_unlock(&lock)
+        if let old = old { old.0.deallocate() }
+        let size = (max(bytes, 64 * 1024) + 4095) & ~4095
+        return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
+    }
+
+    func release(_ buf: (UnsafeMutableRawPointer, Int)) {
+        pthread_mutex_lock(&lock)
+        if free.count < 4 {
+            free.append(buf)
+            pthread_mutex_unlock(&lock)
+        } else {
+            pthread_mutex_unlock(&lock)
+            buf.0.deallocate()
+        }
+    }
+}
+
+// MARK: - Driver
+
+@inline(__always)
+func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
+
+func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+                               a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                               beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+    if m <= 0 || n <= 0 { return }
+    if k <= 0 || alpha == 0 {
+        scaleMatrix(m, n, beta, c, ldc)
+        return
+    }
+    let rsA = transA ? 1 : lda, csA = transA ? lda : 1
+    let rsB = transB ? 1 : ldb, csB = transB ? ldb : 1
+    let work = m * n * k
+    if work < GemmTuning.smallWork || m <= GemmTuning.smallM {
+        gemmSmall(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc)
+        return
+    }
+
+    let mr = T.mr, nr = T.nr, mcB = T.mcBlock
+    let pool = ThreadPool.shared
+    let threads = work >= GemmTuning.parallelMinWork ? pool.threadCount : 1
+
+    // Balanced depth blocks (no tiny last block).
+    let kBlocks = (k + T.kcBlock - 1) / T.kcBlock
+    let kcMax = roundUp((k + kBlocks - 1) / kBlocks, 8)
+    let ncMax = min(roundUp(n, nr), T.ncBlock)
+    let mBigMax = min(roundUp(m, mr), GemmTuning.mBig)
+    let aElems = mBigMax * kcMax, bElems = ncMax * kcMax
+    let ws = GemmWorkspace.shared.acquire((aElems + bElems) * MemoryLayout<T>.stride + 128)
+    defer { GemmWorkspace.shared.release(ws) }
+    let bufA = ws.0.bindMemory(to: T.self, capacity: aElems + bElems + 16)
+    let bufB = bufA + roundUp(aElems, 16)
+
+    var jc = 0
+    while jc < n {
+        let nc = min(T.ncBlock, n - jc)
+        var pc = 0
+        while pc < k {
+            let kc = min(kcMax, k - pc)
+            let betaEff: T = pc == 0 ? beta : 1
+            var ic = 0
+            while ic < m {
+                let mc = min(GemmTuning.mBig, m - ic)
+                let packBToo = ic == 0
+                let aPanels = (mc + mr - 1) / mr
+                let bPanels = (nc + nr - 1) / nr
+                if threads == 1 {
+                    if packBToo { packB(b, rsB, csB, pc, kc, jc, nc, bufB) }
+                    packA(a, rsA, csA, ic, mc, pc, kc, bufA)
+                    computeTile(0, mc, 0, nc, kc, bufA, bufB, c + ic * ldc + jc, ldc, alpha, betaEff)
+                } else {
+                    // Phase 1: packing, in groups of panels.
+                    let aGroup = 8, bGroup = 8
+                    let aTasks = (aPanels + aGroup - 1) / aGroup
+                    let bTasks = packBToo ? (bPanels + bGroup - 1) / bGroup : 0
+                    pool.parallelFor(aTasks + bTasks) { t in
+                        if t < bTasks {
+                            let j = t * bGroup * nr
+                            packB(b, rsB, csB, pc, kc, jc + j, min(bGroup * nr, nc - j), bufB + j * kc)
+                        } else {
+                            let i = (t - bTasks) * aGroup * mr
+                            packA(a, rsA, csA, ic + i, min(aGroup * mr, mc - i), pc, kc, bufA + i * kc)
+                        }
+                    }
+                    // Phase 2: tiles of (mt x nt), many more than threads for dynamic balance.
+                    let rowTiles = (mc + mcB - 1) / mcB
+                    let mt = roundUp((mc + rowTiles - 1) / rowTiles, mr)
+                    let rowTilesN = (mc + mt - 1) / mt
+                    let wantCols = max(1, (12 * threads + rowTilesN - 1) / rowTilesN)
+                    let colTiles = min(bPanels, wantCols)
+                    let nt = roundUp((nc + colTiles - 1) / colTiles, nr)
+                    let colTilesN = (nc + nt - 1) / nt
+                    let cBase = c + ic * ldc + jc
+                    pool.parallelFor(rowTilesN * colTilesN) { t in
+                        let ri = t / colTilesN, ci = t % colTilesN
+                        let i0 = ri * mt, j0 = ci * nt
+                        computeTile(i0, min(mt, mc - i0), j0, min(nt, nc - j0), kc, bufA, bufB,
+                                    cBase, ldc, alpha, betaEff)
+                    }
+                }
+                ic += mc
+            }
+            pc += kc
+        }
+        jc += nc
+    }
+}
+
+/// Runs the micro-kernel over rows [i0, i0+rows) and columns [j0, j0+cols) of the packed block.
+@inline(__always)
+func computeTile<T: GemmScalar>(_ i0: Int, _ rows: Int, _ j0: Int, _ cols: Int, _ kc: Int,
+                                _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
+                                _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ alpha: T, _ beta: T) {
+    let mr = T.mr, nr = T.nr, mcB = T.mcBlock
+    var ib = i0
+    let iEnd = i0 + rows, jEnd = j0 + cols
+    while ib < iEnd {
+        let ibEnd = min(ib + mcB, iEnd)
+        var j = j0
+        while j < jEnd {
+            let w = min(nr, jEnd - j)
+            let bp = UnsafePointer(pb + j * kc)
+            var i = ib
+            while i < ibEnd {
+                T.microKernel(kc, UnsafePointer(pa + i * kc), bp, c + i * ldc + j, ldc,
+                              min(mr, ibEnd - i), w, alpha, beta)
+                i += mr
+            }
+            j += nr
+        }
+        ib = ibEnd
+    }
+}

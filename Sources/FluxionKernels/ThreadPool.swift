@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A small persistent thread pool for data-parallel loops.
+///
+/// - `threadCount - 1` worker threads are created lazily; the caller of `parallelFor` is the last
+///   participant. Work items are handed out dynamically (one atomic counter), so a worker that is
+///   descheduled (e.g. the other core is busy) simply takes fewer items.
+/// - After a job, workers spin for a short while (`spinMicroseconds`) waiting for the next one, then
+///   sleep on a condition variable: an idle pool uses no CPU.
+/// - A worker that has not yet joined a job when the caller has finished all items is shut out of
+///   that job, so the caller never waits for a thread that is not running.
+/// - Nested calls (from inside `body`) and calls made while another thread is using the pool run
+///   serially inline: `parallelFor` is safe to call from any thread, at any time.
+public final class ThreadPool: @unchecked Sendable {
+    public static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
+
+    /// `FLUXION_THREADS` if set to a positive integer, else the number of online CPUs.
+    public static func defaultThreadCount() -> Int {
+        if let env = getenv("FLUXION_THREADS"), let n = Int(String(cString: env)), n >= 1 {
+            return n
+        }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    /// Microseconds a worker spins (checking for a new job) before it sleeps.
+    public var spinMicroseconds: Int {
+        get { spinNs.load(ordering: .relaxed) / 1000 }
+        set { spinNs.store(max(0, newValue) * 1000, ordering: .relaxed) }
+    }
+
+    public var threadCount: Int {
+        get { requested.load(ordering: .relaxed) }
+        set { requested.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    private static let closedBit = 1 << 40
+    private static let countMask = closedBit - 1
+
+    private let requested: Atomic<Int>
+    private let spinNs = Atomic<Int>(50_000)
+    private let generation = Atomic<Int>(0)
+    private let nextItem = Atomic<Int>(0)
+    /// closedBit | number of workers currently inside the job.
+    private let state = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let shutdown = Atomic<Bool>(false)
+
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let wakeCond: UnsafeMutablePointer<pthread_cond_t>
+    private let doneCond: UnsafeMutablePointer<pthread_cond_t>
+    private var sleepers = 0          // guarded by mutex
+    private var callerSleeping = false // guarded by mutex
+
+    // Job description: written by the caller before `generation` is bumped, read by workers only
+    // after they have joined (state count > 0 keeps the caller from changing it).
+    private var jobBody: UnsafeMutableRawPointer? = nil
+    private var jobIterations = 0
+    private var jobWorkers = 0
+
+    private var workers: [pthread_t] = [] // only touched while `busy` is held, or in deinit
+
+    public init(threadCount: Int) {
+        requested = Atomic(max(1, threadCount))
+        mutex = .allocate(capacity: 1)
+        wakeCond = .allocate(capacity: 1)
+        doneCond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wakeCond, nil)
+        pthread_cond_init(doneCond, nil)
+    }
+
+    deinit {
+        shutdown.store(true, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(wakeCond)
+        pthread_mutex_unlock(mutex)
+        for t in workers { pthread_join(t, nil) }
+        pthread_cond_destroy(wakeCond)
+        pthread_cond_destroy(doneCond)
+        pthread_mutex_destroy(mutex)
+        wakeCond.deallocate()
+        doneCond.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<iterations`, on up to `threadCount` threads (the caller
+    /// included). Returns when all iterations have finished.
+    public func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 0 { return }
+        let threads = min(threadCount, iterations)
+        if threads <= 1
+            || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        {
+            for i in 0..<iterations { body(i) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        if workers.count < threads - 1 { spawnWorkers(threads - 1) }
+
+        withoutActuallyEscaping(body) { escapable in
+            var fn = escapable
+            withUnsafeMutablePointer(to: &fn) { fp in
+                jobBody = UnsafeMutableRawPointer(fp)
+                jobIterations = iterations
+                jobWorkers = threads - 1
+                nextItem.store(0, ordering: .relaxed)
+                state.store(0, ordering: .releasing)
+                generation.wrappingAdd(1, ordering: .releasing)
+                pthread_mutex_lock(mutex)
+                if sleepers > 0 { pthread_cond_broadcast(wakeCond) }
+                pthread_mutex_unlock(mutex)
+
+                while true {
+                    let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= iterations { break }
+                    fp.pointee(i)
+                }
+                // Shut out workers that have not joined yet, then wait for those inside.
+                let s = state.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).newValue
+                if s & Self.countMask != 0 { waitForWorkers() }
+                jobBody = nil
+            }
+        }
+    }
+
+    private func waitForWorkers() {
+        let deadline = Self.nowNs() &+ 20_000
+        var spins = 0
+        while state.load(ordering: .acquiring) & Self.countMask != 0 {
+            spins &+= 1
+            if spins & 63 == 0 && Self.nowNs() > deadline {
+                pthread_mutex_lock(mutex)
+                callerSleeping = true
+                while state.load(ordering: .acquiring) & Self.countMask != 0 {
+                    pthread_cond_wait(doneCond, mutex)
+                }
+                callerSleeping = false
+                pthread_mutex_unlock(mutex)
+                return
+            }
+        }
+    }
+
+    private func spawnWorkers(_ count: Int) {
+        while workers.count < count {
+            let ctx = Unmanaged.passRetained(WorkerContext(pool: self, index: workers.count)).toOpaque()
+            #if canImport(Darwin)
+            var tid: pthread_t? = nil
+            #else
+            var tid = pthread_t()
+            #endif
+            let rc = pthread_create(&tid, nil, { raw in
+                #if canImport(Darwin)
+                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
+                #else
+                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                #endif
+                ctx.pool.workerLoop(index: ctx.index)
+                return nil
+            }, ctx)
+            if rc != 0 {
+                Unmanaged<WorkerContext>.fromOpaque(ctx).release()
+                return
+            }
+            #if canImport(Darwin)
+            workers.append(tid!)
+            #else
+            workers.append(tid)
+            #endif
+        }
+    }
+
+    private final class WorkerContext {
+        unowned(unsafe) let pool: ThreadPool
+        let index: Int
+        init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+    }
+
+    private func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            // Wait for a new generation: spin briefly, then sleep.
+            if generation.load(ordering: .acquiring) == seen {
+                let deadline = Self.nowNs() &+ spinNs.load(ordering: .relaxed)
+                var spins = 0
+                while generation.load(ordering: .acquiring) == seen && !shutdown.load(ordering: .relaxed) {
+                    spins &+= 1
+                    if spins & 127 == 0 && Self.nowNs() > deadline {
+                        pthread_mutex_lock(mutex)
+                        sleepers += 1
+                        while generation.load(ordering: .acquiring) == seen
+                            && !shutdown.load(ordering: .relaxed)
+                        {
+                            pthread_cond_wait(wakeCond, mutex)
+                        }
+                        sleepers -= 1
+                        pthread_mutex_unlock(mutex)
+                        break
+                    }
+                }
+            }
+            if shutdown.load(ordering: .relaxed) { return }
+            seen = generation.load(ordering: .acquiring)
+
+            // Join the current job unless the caller already closed it.
+            var s = state.load(ordering: .relaxed)
+            var joined = false
+            while s & Self.closedBit == 0 {
+                let r = state.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing)
+                if r.exchanged { joined = true; break }
+                s = r.original
+            }
+            if !joined { continue }
+            if index < jobWorkers, let raw = jobBody {
+                let fp = raw.assumingMemoryBound(to: ((Int) -> Void).self)
+                let iterations = jobIterations
+                while true {
+                    let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= iterations { break }
+                    fp.pointee(i)
+                }
+            }
+            let after = state.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
+            if after == Self.closedBit {
+                pthread_mutex_lock(mutex)
+                if callerSleeping { pthread_cond_signal(doneCond) }
+                pthread_mutex_unlock(mutex)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func nowNs() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int(ts.tv_sec) &* 1_000_000_000 &+ Int(ts.tv_nsec)
+    }
+}

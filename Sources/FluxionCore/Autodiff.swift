@@ -38,8 +38,8 @@ final class ADState {
 /// to input cotangents (`pullback(g, y)` where `y` is the output, itself differentiable).
 final class Node {
     let sequence: Int
-    let parents: [Node?]
-    let pullback: (Tensor, Tensor) -> [Tensor?]
+    private(set) var parents: [Node?]
+    private(set) var pullback: ((Tensor, Tensor) -> [Tensor?])?
     let output: Tensor          // raw output value (no autodiff state)
     var outputTangents: [(level: Int, value: Tensor)] = []
 
@@ -49,6 +49,28 @@ final class Node {
         self.output = output
         self.pullback = pullback
     }
+
+    // NOTE(4): a long graph (an unrolled RNN, a 100,000-step chain) must not be freed recursively:
+    // releasing the last node would release its parents from inside its deinit, and so on down the
+    // chain until the stack overflows. Each deinit instead detaches its parents and pullback and
+    // frees the chain in a loop, descending only into nodes nobody else holds.
+    deinit {
+        var stack: [Node] = []
+        detach(into: &stack)
+        while var n = stack.popLast() {
+            if isKnownUniquelyReferenced(&n) { n.detach(into: &stack) }
+        }
+    }
+
+    private func detach(into stack: inout [Node]) {
+        let ps = parents
+        parents = []
+        pullback = nil
+        outputTangents = []
+        for case let p? in ps { stack.append(p) }
+    }
+
+    func runPullback(_ g: Tensor) -> [Tensor?] { pullback!(g, differentiableOutput) }
 
     /// The output as a differentiable tensor (node and tangents attached).
     var differentiableOutput: Tensor {
@@ -143,11 +165,13 @@ func recordSlow(_ y: Tensor, _ inputs: [Tensor],
         for level in levels {
             let ts = inputs.map { $0.tangent(atLevel: level) }
             if ts.allSatisfy({ $0 == nil }) { continue }
-            ctx.forwardLevels = levels.filter { $0 < level }
+            ctx.forwardLevels = levels.filter { $0 < level }  // ascending: NOTE(3)
             var t = jvp(yWithNode, ts)
             ctx.forwardLevels = levels
             if t.shape != y.shape { t = t.expanded(to: y.shape) }
             tangents.append((level, t))
+            // Higher levels see this level's tangent on the output (mixed derivatives).
+            yWithNode.ad = ADState(node: node, tangents: tangents)
         }
     }
     if node == nil && tangents.isEmpty { return y }
@@ -202,7 +226,7 @@ enum Autodiff {
             let id = ObjectIdentifier(n)
             if leafIDs.contains(id) { continue }
             guard let g = grads.removeValue(forKey: id) else { continue }
-            let inputGrads = n.pullback(g, n.differentiableOutput)
+            let inputGrads = n.runPullback(g)
             for (p, gi) in zip(n.parents, inputGrads) {
                 guard let p, let gi, p.sequence >= minSequence else { continue }
                 let pid = ObjectIdentifier(p)

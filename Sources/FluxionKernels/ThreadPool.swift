@@ -50,6 +50,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// closedBit | number of workers currently inside the job.
     private let state = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
+    /// While now < contendedUntil (ns), workers sleep right after a job instead of spinning:
+    /// set when the caller had to wait long for a worker (the worker's core is shared).
+    private let contendedUntil = Atomic<Int>(0)
     private let shutdown = Atomic<Bool>(false)
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -117,6 +120,7 @@ public final class ThreadPool: @unchecked Sendable {
                 if sleepers > 0 { pthread_cond_broadcast(wakeCond) }
                 pthread_mutex_unlock(mutex)
 
+                let start = Self.nowNs()
                 while true {
                     let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= iterations { break }
@@ -124,7 +128,14 @@ public final class ThreadPool: @unchecked Sendable {
                 }
                 // Shut out workers that have not joined yet, then wait for those inside.
                 let s = state.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).newValue
-                if s & Self.countMask != 0 { waitForWorkers() }
+                if s & Self.countMask != 0 {
+                    let mid = Self.nowNs()
+                    waitForWorkers()
+                    let waited = Self.nowNs() - mid
+                    if waited > 100_000 && waited > (mid - start) / 2 {
+                        contendedUntil.store(mid + 200_000_000, ordering: .relaxed)
+                    }
+                }
                 jobBody = nil
             }
         }
@@ -188,11 +199,13 @@ public final class ThreadPool: @unchecked Sendable {
         while true {
             // Wait for a new generation: spin briefly, then sleep.
             if generation.load(ordering: .acquiring) == seen {
-                let deadline = Self.nowNs() &+ spinNs.load(ordering: .relaxed)
+                let now = Self.nowNs()
+                let contended = now < contendedUntil.load(ordering: .relaxed)
+                let deadline = contended ? now : now &+ spinNs.load(ordering: .relaxed)
                 var spins = 0
                 while generation.load(ordering: .acquiring) == seen && !shutdown.load(ordering: .relaxed) {
                     spins &+= 1
-                    if spins & 127 == 0 && Self.nowNs() > deadline {
+                    if (spins & 127 == 0 || contended) && Self.nowNs() >= deadline {
                         pthread_mutex_lock(mutex)
                         sleepers += 1
                         while generation.load(ordering: .acquiring) == seen

@@ -13,6 +13,8 @@ let cpuFlags: [SwiftSetting] = []
 let cFlags: [CSetting] = []
 #endif
 
+// Only the raw kernels drop runtime checks: FluxionCore keeps its preconditions (shape errors must
+// stop with a message in release builds too).
 let fast: [SwiftSetting] = cpuFlags + [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
     .swiftLanguageMode(.v5),
@@ -30,7 +32,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "FluxionKernels", swiftSettings: fast),
-        .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: fast),
+        .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: standard),
         .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels"], swiftSettings: standard),
         .executableTarget(
             name: "FluxionCLI",

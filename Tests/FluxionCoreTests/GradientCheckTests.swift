@@ -131,6 +131,15 @@ final class GradientCheckTests: XCTestCase {
         ])
     }
 
+    func testCastAndSign() {
+        // float32 round trip: linear, exact only to float precision, so a wide step and loose tolerance.
+        let xs = [Tensor.testInput([3, 2], seed: 1)]
+        let cast = GradientCheck.check({ $0[0].cast(to: .float32).cast(to: .float64) * $0[0] }, at: xs,
+                                       options: .init(epsilon: 1e-2, relativeTolerance: 1e-4, absoluteTolerance: 1e-5), label: "cast")
+        for f in cast { XCTFail(f) }
+        run([Case(name: "sign", shapes: [[4]], range: 0.2...1) { ($0[0] - 0.6).sign() * $0[0] }])
+    }
+
     func testMatmul() {
         var cases: [Case] = []
         for ta in [false, true] {

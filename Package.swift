@@ -33,7 +33,12 @@ let package = Package(
     targets: [
         .target(name: "FluxionKernels", swiftSettings: fast),
         .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: standard),
-        .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels"], swiftSettings: standard),
+        .target(name: "FluxionNN", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .target(name: "FluxionPlot", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .target(name: "FluxionGenerative", dependencies: ["FluxionCore", "FluxionNN"], swiftSettings: standard),
+        .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels", "FluxionNN", "FluxionOptim",
+                                                "FluxionPlot", "FluxionGenerative"], swiftSettings: standard),
         .executableTarget(
             name: "FluxionCLI",
             dependencies: ["Fluxion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -41,5 +46,9 @@ let package = Package(
         .target(name: "_FluxionTestSupport", dependencies: ["FluxionCore"], swiftSettings: standard),
         .testTarget(name: "FluxionKernelsTests", dependencies: ["FluxionKernels"], swiftSettings: standard),
         .testTarget(name: "FluxionCoreTests", dependencies: ["FluxionCore", "_FluxionTestSupport"], swiftSettings: standard),
+        .testTarget(name: "FluxionNNTests", dependencies: ["FluxionNN", "FluxionOptim", "_FluxionTestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: standard),
+        .testTarget(name: "FluxionOptimTests", dependencies: ["FluxionOptim", "_FluxionTestSupport"], swiftSettings: standard),
+        .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionPlot", "_FluxionTestSupport"], swiftSettings: standard),
     ]
 )

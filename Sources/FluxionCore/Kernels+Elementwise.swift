@@ -157,3 +157,20 @@ extension Tensor {
         return y
     }
 }
+
+extension Tensor {
+    /// A unary function with a vectorised Float kernel and a scalar Double one.
+    @inline(__always)
+    func mapVectorized(_ kernel32: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                       _ op64: (Double) -> Double, _ name: String) -> Tensor {
+        guard dtype == .float32 else { return mapRaw({ $0 }, op64, name) }
+        var y = Tensor(uninitializedShape: shape, dtype: dtype)
+        withUnsafeBufferPointer(as: Float.self) { x in
+            y.withUnsafeMutableBufferPointer(as: Float.self) { o in
+                let px = x.baseAddress!, py = o.baseAddress!
+                parallelRanges(count, grain: parallelGrain / 4) { s, e in kernel32(px + s, py + s, e - s) }
+            }
+        }
+        return y
+    }
+}

@@ -1,3 +1,5 @@
+import FluxionKernels
+
 // Elementwise operations. Each primitive computes its value with a raw kernel and hands the result
 // to its entry in the rules table (`DerivativeRules.swift`); composites are built from primitives.
 
@@ -36,7 +38,7 @@ extension Tensor {
     public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { Rules.maximum(a, b, zipRaw(a, b, { Swift.max($0, $1) }, { Swift.max($0, $1) }, "maximum")) }
 
     // MARK: Unary primitives
-    public func exp() -> Tensor { Rules.exp(self, mapRaw(Float.exp, Double.exp, "exp")) }
+    public func exp() -> Tensor { Rules.exp(self, mapVectorized(VectorMath.exp, Double.exp, "exp")) }
     public func log() -> Tensor { Rules.log(self, mapRaw(Float.log, Double.log, "log")) }
     public func log1p() -> Tensor { Rules.log1p(self, mapRaw(Float.log1p, Double.log1p, "log1p")) }
     public func expm1() -> Tensor { Rules.expm1(self, mapRaw(Float.expm1, Double.expm1, "expm1")) }
@@ -47,11 +49,10 @@ extension Tensor {
     public func sign() -> Tensor { Rules.constant(mapRaw({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, "sign")) }
     public func sin() -> Tensor { Rules.sin(self, mapRaw(Float.sin, Double.sin, "sin")) }
     public func cos() -> Tensor { Rules.cos(self, mapRaw(Float.cos, Double.cos, "cos")) }
-    public func tanh() -> Tensor { Rules.tanh(self, mapRaw(Float.tanh, Double.tanh, "tanh")) }
+    public func tanh() -> Tensor { Rules.tanh(self, mapVectorized(VectorMath.tanh, Double.tanh, "tanh")) }
     /// 1 / (1 + e⁻ˣ), evaluated without overflow for large |x|.
     public func sigmoid() -> Tensor {
-        Rules.sigmoid(self, mapRaw({ $0 >= 0 ? 1 / (1 + Float.exp(-$0)) : Float.exp($0) / (1 + Float.exp($0)) },
-                                   { $0 >= 0 ? 1 / (1 + Double.exp(-$0)) : Double.exp($0) / (1 + Double.exp($0)) }, "sigmoid"))
+        Rules.sigmoid(self, mapVectorized(VectorMath.sigmoid, { $0 >= 0 ? 1 / (1 + Double.exp(-$0)) : Double.exp($0) / (1 + Double.exp($0)) }, "sigmoid"))
     }
     /// log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): stable for large |x|.
     public func softplus() -> Tensor {
@@ -67,8 +68,10 @@ extension Tensor {
     public func erf() -> Tensor { Rules.erf(self, mapRaw(Float.erf, Double.erf, "erf")) }
 
     // MARK: Composites
-    /// x·σ(x) (SiLU / swish).
-    public func silu() -> Tensor { self * sigmoid() }
+    /// x·σ(x) (SiLU / swish); a fused primitive.
+    public func silu() -> Tensor {
+        Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
+    }
     /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)), or the tanh approximation
     /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
     public func gelu(approximate: Bool = false) -> Tensor {

@@ -1,0 +1,37 @@
+import XCTest
+import FluxionCore
+import Foundation
+
+/// The vectorised Float kernels against libm in Double.
+final class VectorMathTests: XCTestCase {
+    func check(_ name: String, _ f: (Tensor) -> Tensor, _ reference: (Double) -> Double, range: ClosedRange<Double>,
+               tolerance: Double = 4e-7) {
+        var rng = SeededGenerator(seed: 9)
+        let x64 = Tensor.randomUniform(shape: [4099], low: range.lowerBound, high: range.upperBound, dtype: .float64, using: &rng)
+        let x = x64.cast(to: .float32)
+        let got = f(x).scalars
+        for (xi, gi) in zip(x.scalars, got) {
+            let want = reference(xi)
+            if Swift.abs(gi - want) > tolerance * Swift.max(Swift.abs(want), 1e-30) + 1e-37 {
+                XCTFail("\(name)(\(xi)) = \(gi), expected \(want)")
+                return
+            }
+        }
+    }
+
+    func testExp() { check("exp", { $0.exp() }, Foundation.exp, range: -80...80) }
+    func testSigmoid() { check("sigmoid", { $0.sigmoid() }, { 1 / (1 + Foundation.exp(-$0)) }, range: -30...30, tolerance: 6e-7) }
+    func testTanh() {
+        check("tanh", { $0.tanh() }, Foundation.tanh, range: -8...8, tolerance: 6e-7)
+        check("tanh near 0", { $0.tanh() }, Foundation.tanh, range: -1e-3...1e-3, tolerance: 4e-7)
+    }
+    func testSiLU() { check("silu", { $0.silu() }, { $0 / (1 + Foundation.exp(-$0)) }, range: -20...20, tolerance: 6e-7) }
+
+    func testSpecialValues() {
+        let x = Tensor([Float(100), -100, .infinity, -.infinity, 0])
+        XCTAssertEqual(x.exp().floats, [.infinity, 0, .infinity, 0, 1])
+        XCTAssertEqual(x.sigmoid().floats, [1, 0, 1, 0, 0.5])
+        XCTAssertEqual(x.tanh().floats, [1, -1, 1, -1, 0])
+        XCTAssertTrue(Tensor([Float.nan]).exp().floats[0].isNaN)
+    }
+}

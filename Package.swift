@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "FluxionKernelsTests", dependencies: ["FluxionKernels"], swiftSettings: standard),
         .testTarget(name: "FluxionCoreTests", dependencies: ["FluxionCore", "_FluxionTestSupport"], swiftSettings: standard),
         .testTarget(name: "FluxionNNTests", dependencies: ["FluxionNN", "FluxionOptim", "_FluxionTestSupport"],
-                    resources: [.copy("Fixtures")], swiftSettings: standard),
+                    exclude: ["Fixtures"], swiftSettings: standard),
         .testTarget(name: "FluxionOptimTests", dependencies: ["FluxionOptim", "_FluxionTestSupport"], swiftSettings: standard),
         .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionPlot", "_FluxionTestSupport"], swiftSettings: standard),
     ]

@@ -150,7 +150,34 @@ enum Rules {
                jvp: { _, t in (t[0] ?? Tensor.zeros(like: x)).indexAdding(axis: axis, indices: indices, source: t[1] ?? Tensor.zeros(like: source)) })
     }
 
+    // MARK: Sliding windows (im2col and its adjoint)
+    static func unfold(_ x: Tensor, _ window: Window2D, _ y: Tensor) -> Tensor {
+        let size = (x.shape[2], x.shape[3])
+        return record(y, [x], vjp: { g, _ in [g.folded(outputSize: size, window)] },
+                      jvp: { _, t in t[0]!.unfolded(window) })
+    }
+    static func fold(_ x: Tensor, _ size: (Int, Int), _ window: Window2D, _ y: Tensor) -> Tensor {
+        record(y, [x], vjp: { g, _ in [g.unfolded(window)] }, jvp: { _, t in t[0]!.folded(outputSize: size, window) })
+    }
+
     // MARK: Matrix product
+    /// y = x·Wᵀ + b over rows of x: dx = g·W, dW = gᵀ·x (rows flattened), db = Σ_rows g.
+    static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ y: Tensor) -> Tensor {
+        let inputs = b.map { [x, w, $0] } ?? [x, w]
+        let (out, inp) = (w.shape[0], w.shape[1])
+        return record(y, inputs, vjp: { g, _ in
+            let g2 = g.reshaped(to: [-1, out]), x2 = x.reshaped(to: [-1, inp])
+            var grads: [Tensor?] = [g.matmul(w), Tensor.matmul(g2, x2, transposeA: true)]
+            if b != nil { grads.append(g2.sum(axis: 0)) }
+            return grads
+        }, jvp: { y, t in
+            var parts: [Tensor?] = [t[0].map { Tensor.linear($0, weight: w, bias: nil) }, t[1].map { Tensor.linear(x, weight: $0, bias: nil) }]
+            if t.count > 2 { parts.append(t[2]) }
+            return sumOfTangents(parts, like: y)
+        })
+    }
+
+
     /// C = op(A)·op(B): dA = g·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·g (likewise);
     /// broadcast batch axes are summed away.
     static func matmul(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool, _ y: Tensor) -> Tensor {

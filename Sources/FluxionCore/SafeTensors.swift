@@ -40,6 +40,21 @@ public enum SafeTensors {
         public var tensors: [String: Tensor]
         public var metadata: [String: String]
         public subscript(_ name: String) -> Tensor? { tensors[name] }
+
+        public init(names: [String], tensors: [String: Tensor], metadata: [String: String] = [:]) {
+            self.names = names
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+
+        /// The entries whose names start with `prefix`, with the prefix removed (e.g. a sub-model's
+        /// parameters out of a larger state dict).
+        public func entries(withPrefix prefix: String) -> File {
+            let kept = names.filter { $0.hasPrefix(prefix) }
+            return File(names: kept.map { String($0.dropFirst(prefix.count)) },
+                        tensors: Dictionary(uniqueKeysWithValues: kept.map { (String($0.dropFirst(prefix.count)), tensors[$0]!) }),
+                        metadata: metadata)
+        }
     }
 
     /// Decodes safetensors bytes; `path` only names the source in errors.

@@ -67,3 +67,44 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// The affine map of a linear layer, fused: y = x·Wᵀ + b for x [..., in], W [out, in], b [out]
+    /// → y [..., out]. The bias is written first and the GEMM accumulates onto it (β = 1), so the
+    /// layer costs one pass over its output.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape) (expected [..., \(weight.rank == 2 ? weight.shape[1] : -1)])")
+        precondition(x.dtype == weight.dtype && x.dtype.isFloatingPoint, "linear: dtypes \(x.dtype) \(x.shape) and \(weight.dtype) \(weight.shape) must be the same float type")
+        let (out, inp) = (weight.shape[0], weight.shape[1])
+        if let bias {
+            precondition(bias.shape == [out] && bias.dtype == x.dtype, "linear: bias \(bias.dtype) \(bias.shape) does not match weight \(weight.shape) (expected [\(out)])")
+        }
+        let rows = x.count / Swift.max(inp, 1)
+        let outShape = Array(x.shape.dropLast()) + [out]
+        var y = Tensor(uninitializedShape: outShape, dtype: x.dtype)
+        func run<T: TensorFloat>(_ t: T.Type, _ gemmT: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, T) -> Void) {
+            x.withUnsafeBufferPointer(as: T.self) { px in weight.withUnsafeBufferPointer(as: T.self) { pw in
+                y.withUnsafeMutableBufferPointer(as: T.self) { py in
+                    var beta: T = 0
+                    if let bias {
+                        bias.withUnsafeBufferPointer(as: T.self) { pb in
+                            for r in 0..<rows { (py.baseAddress! + r * out).update(from: pb.baseAddress!, count: out) }
+                        }
+                        beta = 1
+                    }
+                    gemmT(px.baseAddress!, pw.baseAddress!, py.baseAddress!, beta)
+                } } }
+        }
+        if x.dtype == .float32 {
+            run(Float.self) { a, b, c, beta in
+                gemm(transA: false, transB: true, m: rows, n: out, k: inp, alpha: 1, a: a, lda: inp, b: b, ldb: inp, beta: beta, c: c, ldc: out)
+            }
+        } else {
+            run(Double.self) { a, b, c, beta in
+                gemm(transA: false, transB: true, m: rows, n: out, k: inp, alpha: 1, a: a, lda: inp, b: b, ldb: inp, beta: beta, c: c, ldc: out)
+            }
+        }
+        return Rules.linear(x, weight, bias, y)
+    }
+}

@@ -1,0 +1,51 @@
+/// A differentiable function with parameters: a model is a value, its parameters are listed
+/// explicitly (`ParameterTree`), and applying it is `layer(x)`.
+public protocol Layer: ParameterTree {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+/// An activation function as a layer (no parameters).
+public struct Activation: Layer, Equatable {
+    public enum Kind: Equatable, Sendable {
+        case identity, relu, leakyRelu(Double), gelu, geluTanh, silu, tanh, sigmoid, softplus
+    }
+    public var kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch kind {
+        case .identity: return x
+        case .relu: return x.relu()
+        case .leakyRelu(let s): return x.leakyRelu(negativeSlope: s)
+        case .gelu: return x.gelu()
+        case .geluTanh: return x.gelu(approximate: true)
+        case .silu: return x.silu()
+        case .tanh: return x.tanh()
+        case .sigmoid: return x.sigmoid()
+        case .softplus: return x.softplus()
+        }
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
+}
+
+/// Layers applied in order. Parameter names use the position, as PyTorch's `nn.Sequential`
+/// (`"0.weight"`, `"2.bias"`), so parameter-free layers still take an index.
+public struct Sequential: Layer {
+    public var layers: [any Layer]
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        layers.reduce(x) { h, layer in layer(h) }
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        for i in layers.indices { layers[i].visitParameters(prefix: Self.join(prefix, String(i)), body) }
+    }
+}
+
+/// Uniform initialisation U(−bound, bound) (PyTorch's default for Linear and Conv2d uses
+/// bound = 1/√fan_in, i.e. kaiming_uniform with a = √5).
+func uniformInit(_ shape: [Int], bound: Double, dtype: DType, using rng: inout SeededGenerator) -> Tensor {
+    Tensor.randomUniform(shape: shape, low: -bound, high: bound, dtype: dtype, using: &rng)
+}

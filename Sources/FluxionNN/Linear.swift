@@ -1,0 +1,101 @@
+/// A fully connected layer: y = x·Wᵀ + b.
+///
+/// Shapes: x [..., inputSize] → y [..., outputSize]; W [outputSize, inputSize], b [outputSize]
+/// (PyTorch's layout, so `weight`/`bias` load from an `nn.Linear` state dict unchanged).
+/// Initialisation (PyTorch's default): W, b ~ U(−1/√inputSize, 1/√inputSize).
+public struct Linear: Layer {
+    public var weight: Tensor
+    public var bias: Tensor?
+
+    public init(inputSize: Int, outputSize: Int, bias: Bool = true, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        precondition(inputSize > 0 && outputSize > 0, "Linear: sizes must be positive, got \(inputSize) → \(outputSize)")
+        let bound = 1 / Double(inputSize).squareRoot()
+        weight = uniformInit([outputSize, inputSize], bound: bound, dtype: dtype, using: &rng)
+        self.bias = bias ? uniformInit([outputSize], bound: bound, dtype: dtype, using: &rng) : nil
+    }
+
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var inputSize: Int { weight.shape[1] }
+    public var outputSize: Int { weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        body(Self.join(prefix, "weight"), &weight)
+        if bias != nil { body(Self.join(prefix, "bias"), &bias!) }
+    }
+}
+
+/// A multilayer perceptron: Linear layers with an activation between consecutive ones (none after
+/// the last). `sizes = [in, h1, ..., out]`. Parameter names `layers.i.weight`, `layers.i.bias`
+/// (a PyTorch `nn.ModuleList` of `nn.Linear` named `layers`).
+public struct MLP: Layer {
+    public var layers: [Linear]
+    public var activation: Activation
+
+    public init(sizes: [Int], activation: Activation.Kind = .relu, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        precondition(sizes.count >= 2, "MLP: needs at least an input and an output size, got \(sizes)")
+        layers = (0..<(sizes.count - 1)).map { Linear(inputSize: sizes[$0], outputSize: sizes[$0 + 1], dtype: dtype, using: &rng) }
+        self.activation = Activation(activation)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for (i, layer) in layers.enumerated() {
+            h = layer(h)
+            if i < layers.count - 1 { h = activation(h) }
+        }
+        return h
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        layers.visitParameters(prefix: Self.join(prefix, "layers"), body)
+    }
+}
+
+/// A lookup table: y[..., :] = W[index[...], :].
+///
+/// Shapes: int32 indices [...] → [..., embeddingSize]; W [count, embeddingSize].
+/// Initialisation (PyTorch): W ~ N(0, 1).
+public struct Embedding: Layer {
+    public var weight: Tensor
+
+    public init(count: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        weight = Tensor.randomNormal(shape: [count, embeddingSize], dtype: dtype, using: &rng)
+    }
+    public init(weight: Tensor) { self.weight = weight }
+
+    public func callAsFunction(_ indices: Tensor) -> Tensor {
+        precondition(indices.dtype == .int32, "Embedding: indices must be int32, got \(indices.dtype) \(indices.shape)")
+        return weight.indexSelect(axis: 0, indices: indices.flattened()).reshaped(to: indices.shape + [weight.shape[1]])
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        body(Self.join(prefix, "weight"), &weight)
+    }
+}
+
+/// Dropout: zeroes each element with probability p and scales the rest by 1/(1 − p) while
+/// training; the identity at evaluation. Randomness comes from the generator passed in.
+public struct Dropout: ParameterTree {
+    public var probability: Double
+    public var isTraining = true
+
+    public init(probability: Double) {
+        precondition(probability >= 0 && probability < 1, "Dropout: probability must be in [0, 1), got \(probability)")
+        self.probability = probability
+    }
+
+    public func callAsFunction(_ x: Tensor, using rng: inout SeededGenerator) -> Tensor {
+        guard isTraining && probability > 0 else { return x }
+        let keep = Tensor.randomUniform(shape: x.shape, dtype: x.dtype, using: &rng) .>= probability
+        return x * keep * (1 / (1 - probability))
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
+}

@@ -1,0 +1,168 @@
+import Foundation
+
+/// Stochastic gradient descent with optional momentum (PyTorch's formulation):
+/// g ← g + λp; b ← μb + (1 − τ)g (b = g on the first step); g ← g + μb (Nesterov) or g ← b; p ← p − ηg.
+public struct SGD: Optimizer {
+    public var learningRate: Double
+    public var momentum: Double
+    public var dampening: Double
+    public var nesterov: Bool
+    public var weightDecay: Double
+    public var stepCount = 0
+    public var state: [String: Tensor] = [:]
+    public var frozen: Set<String> = []
+
+    public init(learningRate: Double, momentum: Double = 0, dampening: Double = 0, nesterov: Bool = false, weightDecay: Double = 0) {
+        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and zero dampening")
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+    }
+
+    public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
+        checkFloat(p, g, name)
+        let first = state["momentum_buffer/" + name] == nil
+        var buffer = slot("momentum_buffer", name, like: p)
+        var unused = Tensor.zeros(shape: [1], dtype: p.dtype)
+        func run<T: TensorFloat>(_ t: T.Type) {
+            let (lr, mu, damp, wd) = (T(learningRate), T(momentum), T(1 - dampening), T(weightDecay))
+            let useMomentum = momentum != 0, nest = nesterov
+            withBuffers(T.self, &p, g, &buffer, &unused) { p, g, b, _, n in
+                for i in 0..<n {
+                    var d = g[i]
+                    if wd != 0 { d += wd * p[i] }
+                    if useMomentum {
+                        b[i] = first ? d : mu * b[i] + damp * d
+                        d = nest ? d + mu * b[i] : b[i]
+                    }
+                    p[i] -= lr * d
+                }
+            }
+        }
+        if p.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        if momentum != 0 { state["momentum_buffer/" + name] = buffer }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) with PyTorch's defaults, and AdamW's decoupled weight decay
+/// (Loshchilov & Hutter 2019) when `decoupledWeightDecay`:
+/// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε).
+/// Adam adds λp to g (L2); AdamW multiplies p by (1 − ηλ) first.
+public struct Adam: Optimizer {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var weightDecay: Double
+    public var decoupledWeightDecay: Bool
+    public var stepCount = 0
+    public var state: [String: Tensor] = [:]
+    public var frozen: Set<String> = []
+
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+    }
+
+    public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
+        checkFloat(p, g, name)
+        var m = slot("exp_avg", name, like: p), v = slot("exp_avg_sq", name, like: p)
+        let t = Double(stepCount)
+        let bc1 = 1 - Foundation.pow(beta1, t), bc2 = 1 - Foundation.pow(beta2, t)
+        func run<T: TensorFloat>(_ type: T.Type) {
+            let (b1, b2, eps) = (T(beta1), T(beta2), T(epsilon))
+            let stepSize = T(learningRate / bc1), bc2Sqrt = T(bc2.squareRoot())
+            let decay = T(1 - learningRate * weightDecay), l2 = T(weightDecay)
+            let decoupled = decoupledWeightDecay, hasDecay = weightDecay != 0
+            withBuffers(T.self, &p, g, &m, &v) { p, g, m, v, n in
+                for i in 0..<n {
+                    var gi = g[i]
+                    if hasDecay {
+                        if decoupled { p[i] *= decay } else { gi += l2 * p[i] }
+                    }
+                    m[i] = b1 * m[i] + (1 - b1) * gi
+                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                    p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
+                }
+            }
+        }
+        if p.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        state["exp_avg/" + name] = m
+        state["exp_avg_sq/" + name] = v
+    }
+}
+
+/// AdamW with PyTorch's defaults (learning rate 1e-3, weight decay 0.01, decoupled).
+public func AdamW(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                  weightDecay: Double = 0.01) -> Adam {
+    Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
+}
+
+/// RMSprop (PyTorch's formulation, α = 0.99, ε = 1e-8 outside the square root):
+/// v ← αv + (1 − α)g²; d = g/(√v + ε); with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd.
+/// `centered` subtracts the squared running mean of g from v.
+public struct RMSprop: Optimizer {
+    public var learningRate: Double
+    public var alpha: Double
+    public var epsilon: Double
+    public var weightDecay: Double
+    public var momentum: Double
+    public var centered: Bool
+    public var stepCount = 0
+    public var state: [String: Tensor] = [:]
+    public var frozen: Set<String> = []
+
+    public init(learningRate: Double = 1e-2, alpha: Double = 0.99, epsilon: Double = 1e-8, weightDecay: Double = 0,
+                momentum: Double = 0, centered: Bool = false) {
+        self.learningRate = learningRate
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.centered = centered
+    }
+
+    public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
+        checkFloat(p, g, name)
+        var v = slot("square_avg", name, like: p)
+        var b = slot("momentum_buffer", name, like: p)
+        var mean = slot("grad_avg", name, like: p)
+        func run<T: TensorFloat>(_ type: T.Type) {
+            let (lr, a, eps, wd, mu) = (T(learningRate), T(alpha), T(epsilon), T(weightDecay), T(momentum))
+            let isCentered = centered
+            mean.withUnsafeMutableBufferPointer(as: T.self) { gm in
+                withBuffers(T.self, &p, g, &v, &b) { p, g, v, b, n in
+                    for i in 0..<n {
+                        var gi = g[i]
+                        if wd != 0 { gi += wd * p[i] }
+                        v[i] = a * v[i] + (1 - a) * gi * gi
+                        var avg: T
+                        if isCentered {
+                            gm[i] = a * gm[i] + (1 - a) * gi
+                            avg = (v[i] - gm[i] * gm[i]).squareRoot() + eps
+                        } else {
+                            avg = v[i].squareRoot() + eps
+                        }
+                        if mu > 0 {
+                            b[i] = mu * b[i] + gi / avg
+                            p[i] -= lr * b[i]
+                        } else {
+                            p[i] -= lr * gi / avg
+                        }
+                    }
+                }
+            }
+        }
+        if p.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        state["square_avg/" + name] = v
+        if momentum > 0 { state["momentum_buffer/" + name] = b }
+        if centered { state["grad_avg/" + name] = mean }
+    }
+}

@@ -15,11 +15,15 @@ let cFlags: [CSetting] = []
 
 // Only the raw kernels drop runtime checks: FluxionCore keeps its preconditions (shape errors must
 // stop with a message in release builds too).
+// Kernels and core are optimised in debug builds too: the test suite runs on them, and unoptimised
+// SIMD code is 50-100x slower.
 let fast: [SwiftSetting] = cpuFlags + [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
     .swiftLanguageMode(.v5),
 ]
 let standard: [SwiftSetting] = cpuFlags + [.swiftLanguageMode(.v5)]
+let optimizedCore: [SwiftSetting] = standard + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "fluxion",
@@ -32,7 +36,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "FluxionKernels", swiftSettings: fast),
-        .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: standard),
+        .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: optimizedCore),
         .target(name: "FluxionNN", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionPlot", dependencies: ["FluxionCore"], swiftSettings: standard),

@@ -79,7 +79,13 @@ public enum SafeTensors {
             file.metadata = m
         }
         var entries: [(String, Int)] = []
-        for (name, value) in header where name != "__metadata__" {
+        // Entries in data order (then by name), so the first problem reported is deterministic.
+        let ordered = header.filter { $0.key != "__metadata__" }.sorted { a, b in
+            let oa = ((a.value as? [String: Any])?["data_offsets"] as? [Any])?.first.flatMap { ($0 as? NSNumber)?.intValue } ?? 0
+            let ob = ((b.value as? [String: Any])?["data_offsets"] as? [Any])?.first.flatMap { ($0 as? NSNumber)?.intValue } ?? 0
+            return oa != ob ? oa < ob : a.key < b.key
+        }
+        for (name, value) in ordered {
             guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
                   let shapeAny = info["shape"] as? [Any], let offsetsAny = info["data_offsets"] as? [Any],
                   offsetsAny.count == 2 else {

@@ -40,9 +40,10 @@ let package = Package(
         .target(name: "FluxionNN", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionPlot", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .target(name: "FluxionData", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionGenerative", dependencies: ["FluxionCore", "FluxionNN"], swiftSettings: standard),
         .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels", "FluxionNN", "FluxionOptim",
-                                                "FluxionPlot", "FluxionGenerative"], swiftSettings: standard),
+                                                "FluxionPlot", "FluxionGenerative", "FluxionData"], swiftSettings: standard),
         .executableTarget(
             name: "FluxionCLI",
             dependencies: ["Fluxion", .product(name: "ArgumentParser", package: "swift-argument-parser")],

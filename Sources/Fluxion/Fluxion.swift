@@ -5,3 +5,4 @@
 @_exported import FluxionOptim
 @_exported import FluxionPlot
 @_exported import FluxionGenerative
+@_exported import FluxionData

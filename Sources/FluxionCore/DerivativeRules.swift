@@ -65,8 +65,10 @@ enum Rules {
     static func tanh(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { _, y in 1 - y * y } }
     static func sigmoid(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { _, y in y * (1 - y) } }
     /// silu'(x) = σ(x)(1 + x(1 − σ(x)))
-    static func silu(_ x: Tensor, _ y: Tensor) -> Tensor {
-        unary(x, y) { x, _ in let s = x.sigmoid(); return s * (1 + x * (1 - s)) }
+    static func silu(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x.siluDerivative() } }
+    /// silu''(x) = σ(1 − σ)(2 + x(1 − 2σ))
+    static func siluDerivative(_ x: Tensor, _ y: Tensor) -> Tensor {
+        unary(x, y) { x, _ in let s = x.sigmoid(); return s * (1 - s) * (2 + x * (1 - 2 * s)) }
     }
     static func softplus(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x.sigmoid() } }
     static func relu(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x .> 0 } }

@@ -54,6 +54,13 @@ extension Tensor {
     public func sigmoid() -> Tensor {
         Rules.sigmoid(self, mapVectorized(VectorMath.sigmoid, { $0 >= 0 ? 1 / (1 + Double.exp(-$0)) : Double.exp($0) / (1 + Double.exp($0)) }, "sigmoid"))
     }
+    /// silu'(x) = σ(x)(1 + x(1 − σ(x))), fused (the SiLU backward pass in one sweep).
+    public func siluDerivative() -> Tensor {
+        Rules.siluDerivative(self, mapVectorized(VectorMath.siluDerivative, { x in
+            let s = x >= 0 ? 1 / (1 + Double.exp(-x)) : Double.exp(x) / (1 + Double.exp(x))
+            return s * (1 + x * (1 - s))
+        }, "siluDerivative"))
+    }
     /// log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): stable for large |x|.
     public func softplus() -> Tensor {
         Rules.softplus(self, mapRaw({ Swift.max($0, 0) + Float.log1p(Float.exp(-Swift.abs($0))) },

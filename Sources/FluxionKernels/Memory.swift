@@ -12,19 +12,56 @@ public enum MemoryAccounting {
     /// Alignment of every buffer: one cache line, so SIMD loads never straddle two lines at the start.
     public static let alignment = 64
 
+    // NOTE(2): a cache of freed large buffers, by exact size. A training step allocates the same
+    // shapes every time; without the cache each large buffer is a fresh mmap whose pages fault in
+    // again on first touch. Cached bytes are not "live" (they hold no tensor) and are capped.
+    private static let cache = Mutex<BufferCache>(BufferCache())
+    /// Buffers smaller than this go straight to malloc (which recycles them well).
+    public static let cachedMinimumBytes = 64 << 10
+    /// Most bytes kept in the cache.
+    public static let cacheCapacityBytes = 512 << 20
+
+    struct BufferCache {
+        var free: [Int: [UnsafeMutableRawPointer]] = [:]
+        var bytes = 0
+    }
+
     /// Allocates `byteCount` bytes (64-byte aligned) and records them as live.
-    @inlinable
     public static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: alignment)
         record(allocated: byteCount)
-        return p
+        if byteCount >= cachedMinimumBytes {
+            let reused = cache.withLock { c -> UnsafeMutableRawPointer? in
+                guard let p = c.free[byteCount]?.popLast() else { return nil }
+                c.bytes -= byteCount
+                return p
+            }
+            if let reused { return reused }
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: alignment)
     }
 
     /// Frees a buffer obtained from `allocate(byteCount:)`.
-    @inlinable
     public static func deallocate(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        pointer.deallocate()
         record(freed: byteCount)
+        if byteCount >= cachedMinimumBytes {
+            let kept = cache.withLock { c -> Bool in
+                guard c.bytes + byteCount <= cacheCapacityBytes else { return false }
+                c.free[byteCount, default: []].append(pointer)
+                c.bytes += byteCount
+                return true
+            }
+            if kept { return }
+        }
+        pointer.deallocate()
+    }
+
+    /// Returns every cached buffer to the system.
+    public static func releaseCache() {
+        let buffers = cache.withLock { c -> [UnsafeMutableRawPointer] in
+            defer { c = BufferCache() }
+            return c.free.values.flatMap { $0 }
+        }
+        for p in buffers { p.deallocate() }
     }
 
     @usableFromInline

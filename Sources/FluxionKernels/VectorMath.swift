@@ -13,7 +13,9 @@ func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
 @inline(__always)
 public func exp8(_ x: Float8) -> Float8 {
     let hi: Float = 88.7228, lo: Float = -87.3365
-    let xc = x.clamped(lowerBound: Float8(repeating: lo), upperBound: Float8(repeating: hi))
+    // (`clamped(lowerBound:upperBound:)` goes through unspecialised generic code: select instead.)
+    var xc = x.replacing(with: hi, where: x .> hi)
+    xc.replace(with: lo, where: xc .< lo)
     // n = round(x / ln 2) with the 1.5·2²³ trick (its low mantissa bits hold the integer).
     let magic = Float8(repeating: 12_582_912)
     let t = xc * 1.442_695_04 + magic
@@ -80,5 +82,9 @@ public enum VectorMath {
     public static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, exp8) }
     public static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, sigmoid8) }
     public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { $0 * sigmoid8($0) } }
+    /// silu'(x) = σ(x)(1 + x(1 − σ(x))).
+    public static func siluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        map8(x, y, n) { v in let s = sigmoid8(v); return s * (1 + v * (1 - s)) }
+    }
     public static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, tanh8) }
 }

@@ -1,5 +1,5 @@
 // A small 5×7 bitmap font drawn for this project: digits, Latin letters, the punctuation that
-// titles and tick labels need, and a few Greek letters used in the figures (σ, μ, λ, η, ∇, ‖, ², ≈).
+// titles and tick labels need, and a few Greek letters used in the figures (σ, μ, λ, η, π, Δ, ∇, ‖, ², ≈).
 // Each glyph is 7 rows of 5 cells, '#' = ink, '.' = paper, rows separated by spaces. Unknown
 // characters draw as a hollow box so that a missing glyph is visible, not silently dropped.
 
@@ -116,6 +116,7 @@ enum BitmapFont {
         "λ": "#.... .#... .#... ..#.. .#.#. #...# #...#",
         "η": "..... ..... #.##. ##..# #...# #...# ....#",
         "π": "..... ..... ##### .#.#. .#.#. .#.#. .#..#",
+        "Δ": "..#.. ..#.. .#.#. .#.#. #...# #...# #####",
         "∇": "##### #...# #...# .#.#. .#.#. ..#.. ..#..",
         "‖": ".#.#. .#.#. .#.#. .#.#. .#.#. .#.#. .#.#.",
         "²": ".##.. #..#. ..#.. .#... ####. ..... .....",

@@ -99,6 +99,12 @@ public struct Figure {
         case line(xs: [Double], ys: [Double], color: Color, thickness: Int, label: String?)
         case scatter(xs: [Double], ys: [Double], color: Color, radius: Double, opacity: Double, label: String?)
         case bars(edges: [Double], heights: [Double], color: Color, label: String?)
+
+        var hasLabel: Bool {
+            switch self {
+            case .line(_, _, _, _, let l), .scatter(_, _, _, _, _, let l), .bars(_, _, _, let l): return l != nil
+            }
+        }
     }
     var series: [Series] = []
 
@@ -166,12 +172,14 @@ public struct Figure {
                 xs += edges.filter(\.isFinite); ys += heights.filter(\.isFinite) + [0]
             }
         }
-        func fit(_ v: [Double]) -> ClosedRange<Double> {
+        func fit(_ v: [Double], top: Double) -> ClosedRange<Double> {
             guard let lo = v.min(), let hi = v.max() else { return 0...1 }
             let pad = 0.05 * (hi - lo)
-            return Axes.widened((lo == 0 ? 0 : lo - pad)...(hi + pad))
+            return Axes.widened((lo == 0 ? 0 : lo - pad)...(hi + top * (hi - lo)))
         }
-        return (xRange ?? fit(xs), yRange ?? fit(ys))
+        // Headroom above the data for the legend box in the top-right corner.
+        let legendRows = series.filter(\.hasLabel).count
+        return (xRange ?? fit(xs, top: 0.05), yRange ?? fit(ys, top: legendRows == 0 ? 0.05 : 0.05 + 0.07 * Double(legendRows)))
     }
 
     /// Draws everything onto a new canvas.

@@ -143,5 +143,10 @@ final class RandomWalkTests: XCTestCase {
             XCTAssertLessThanOrEqual(Swift.abs(pHat - p), 3 * (p * (1 - p) / Double(walkers)).squareRoot() + 0.004, "bin \(b)")
         }
         XCTAssertEqual(h.limitDensity(at: 0), 1 / (2 * Double.pi).squareRoot(), accuracy: 1e-15)
+        // A biased walk, centred on its drift, diffuses with D' = 4pq·D and its bins straddle 0.
+        let biased = RandomWalk(upProbability: 0.7).diffusionLimit(steps: 101, walkers: walkers, using: &rng)
+        XCTAssertEqual(biased.limitVariance, 4 * 0.7 * 0.3, accuracy: 1e-15)
+        XCTAssertLessThanOrEqual(Swift.abs(biased.sampleVariance - biased.limitVariance), 3 * (2.0 / Double(walkers)).squareRoot() * biased.limitVariance)
+        XCTAssertEqual((biased.edges.first! + biased.edges.last!) / 2, 0, accuracy: biased.edges[1] - biased.edges[0], "centred within a bin")
     }
 }

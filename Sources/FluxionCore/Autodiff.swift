@@ -85,6 +85,10 @@ final class ADContext {
     var reverseDepth = 0
     var forwardLevels: [Int] = []
     var paused = 0
+    /// Inside a checkpointed block's first forward pass: reverse recording is off, and the only
+    /// tracked tensors the block may touch are its declared inputs (NOTE(5) in Checkpoint.swift).
+    /// (A nil entry: a transform started inside the block, where recording is normal again.)
+    var checkpointInputs: [Set<ObjectIdentifier>?] = []
     var nextSequence = 0
     var nextLevel = 1
 
@@ -150,7 +154,13 @@ func recordSlow(_ y: Tensor, _ inputs: [Tensor],
     let ctx = ADContext.current
     if ctx.paused > 0 { return y }
     var node: Node? = nil
-    if ctx.reverseDepth > 0 {
+    if let allowed = ctx.checkpointInputs.last ?? nil {
+        for x in inputs {
+            if let n = x.ad?.node, !allowed.contains(ObjectIdentifier(n)) {
+                preconditionFailure("checkpoint: the block uses a tensor of shape \(x.shape) that is differentiated but was not passed to checkpoint as a parameter or input; its gradient would be lost")
+            }
+        }
+    } else if ctx.reverseDepth > 0 {
         let parents = inputs.map { $0.ad?.node }
         if parents.contains(where: { $0 != nil }) {
             node = Node(sequence: ctx.nextSequence, parents: parents, output: y.detached, pullback: vjp)
@@ -189,6 +199,16 @@ func sumOfTangents(_ ts: [Tensor?], like y: Tensor) -> Tensor {
 }
 
 enum Autodiff {
+    /// Attaches a hand-made reverse node to `y` (used by `checkpoint`): parents are the inputs' nodes.
+    static func attachNode(_ y: Tensor, inputs: [Tensor], _ ctx: ADContext, pullback: @escaping (Tensor, Tensor) -> [Tensor?]) -> Tensor {
+        let node = Node(sequence: ctx.nextSequence, parents: inputs.map { $0.ad?.node }, output: y.detached, pullback: pullback)
+        ctx.nextSequence += 1
+        node.outputTangents = y.ad?.tangents ?? []
+        var out = y
+        out.ad = ADState(node: node, tangents: node.outputTangents)
+        return out
+    }
+
     /// Lifts `x` into a fresh leaf of the reverse graph (linked to `x`'s own node, if any, so an
     /// outer transform still sees through it).
     static func makeLeaf(_ x: Tensor, _ ctx: ADContext) -> Tensor {

@@ -103,7 +103,10 @@ public func valueWithPullback<P: ParameterTree>(at x: P, of f: (P) -> Tensor) ->
         t = Autodiff.makeLeaf(t, ctx)
         leaves.append(t.ad!.node!)
     }
+    let insideCheckpoint = !ctx.checkpointInputs.isEmpty
+    if insideCheckpoint { ctx.checkpointInputs.append(nil) }
     let y = f(lifted)
+    if insideCheckpoint { ctx.checkpointInputs.removeLast() }
     let pullback: (Tensor) -> P = { seed in
         precondition(seed.shape == y.shape, "pullback: cotangent shape \(seed.shape) does not match the value's shape \(y.shape)")
         let ctx = ADContext.current

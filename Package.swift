@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionPlot", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionData", dependencies: ["FluxionCore"], swiftSettings: standard),
-        .target(name: "FluxionGenerative", dependencies: ["FluxionCore", "FluxionNN"], swiftSettings: standard),
+        .target(name: "FluxionGenerative", dependencies: ["FluxionCore", "FluxionNN", "FluxionOptim", "FluxionData"], swiftSettings: standard),
         .target(name: "Fluxion", dependencies: ["FluxionCore", "FluxionKernels", "FluxionNN", "FluxionOptim",
                                                 "FluxionPlot", "FluxionGenerative", "FluxionData"], swiftSettings: standard),
         .executableTarget(
@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "FluxionNNTests", dependencies: ["FluxionNN", "FluxionOptim", "_FluxionTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: standard),
         .testTarget(name: "FluxionOptimTests", dependencies: ["FluxionOptim", "_FluxionTestSupport"], swiftSettings: standard),
-        .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionPlot", "_FluxionTestSupport"], swiftSettings: standard),
+        .testTarget(name: "FluxionDataTests", dependencies: ["FluxionData", "_FluxionTestSupport"], swiftSettings: standard),
+        .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionPlot", "FluxionData", "_FluxionTestSupport"], swiftSettings: standard),
     ]
 )

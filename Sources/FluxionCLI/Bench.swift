@@ -16,13 +16,18 @@ struct Bench: ParsableCommand {
         let threadCount = threads ?? Fluxion.threadCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1, got \(threadCount)") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive, got \(seconds)") }
-        guard let workload = BenchWorkloads.all[name] else {
+        guard let workload = BenchWorkloads.all[name] ?? (name == "checkpoint" ? { _, _ in ("", 0) } : nil) else {
             throw ValidationError("unknown workload '\(name)'; known: \(BenchWorkloads.names.joined(separator: ", "))")
         }
         Fluxion.threadCount = threadCount
-        let (unit, value) = workload(threadCount, seconds)
-        let record: [String: Any] = ["workload": name, "impl": "fluxion", "threads": threadCount, "unit": unit,
-                                     "value": (value * 1000).rounded() / 1000]
+        var record: [String: Any] = ["workload": name, "impl": "fluxion", "threads": threadCount]
+        if name == "checkpoint" {
+            record.merge(CheckpointBenchmark.run(seconds: seconds)) { a, _ in a }
+        } else {
+            let (unit, value) = workload(threadCount, seconds)
+            record["unit"] = unit
+            record["value"] = (value * 1000).rounded() / 1000
+        }
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: data, as: UTF8.self))
     }
@@ -40,7 +45,7 @@ enum BenchWorkloads {
         "gemm1024-f64": { t, s in ("GFLOP/s", GemmBenchmark.run(n: 1024, threads: t, seconds: s, double: true)) },
         "rectflow2d": { _, s in ("steps/s", rectflow2d(seconds: s)) },
     ]
-    static var names: [String] { all.keys.sorted() }
+    static var names: [String] { (all.keys + ["checkpoint"]).sorted() }
 
     static func timed(_ seconds: Double, warmup: Int = 5, _ step: () -> Void) -> Double {
         for _ in 0..<warmup { step() }

@@ -1,0 +1,129 @@
+import Foundation
+import FluxionNN
+
+/// Everything needed to rebuild a flow (stored as a run's `config.json`): the architecture, its
+/// sizes and the seed of its initialisation (which also fixes Glow's permutations P and signs).
+///
+/// - `nice`: `couplingLayers` additive couplings (interleaved split, `Reverse` between them), each
+///   m an MLP with `hiddenLayers` × `hiddenSize` ReLU layers, then the diagonal scaling exp(s).
+///   `variant` "paper" (Dinh et al.: h₂ = x₂ + m(x₁), logistic prior) or "su" (Su's article:
+///   h₂ = x₂ − m(x₁), ReLU on m's output, Gaussian prior, negative noise −0.01·U on images).
+/// - `realnvp`: on vectors, `couplingLayers` masked affine couplings with alternating masks
+///   (the bench model: [1,0]/[0,1], hidden 128, two hidden layers); on images, RealNVP's
+///   multi-scale architecture (checkerboard ×3, squeeze, channel ×3, split, checkerboard ×4).
+/// - `glow`: on vectors, `couplingLayers` steps ActNorm → invertible linear (1×1 conv) → affine
+///   coupling; on images, `levels` levels of squeeze → K = `couplingLayers` steps (ActNorm,
+///   1×1 conv, sigmoid affine coupling) → split with a learned conditional prior.
+public struct FlowConfiguration: Codable, Equatable, Sendable {
+    public var kind: String
+    /// Per-sample data shape: [D] for vectors, [C, H, W] for images.
+    public var eventShape: [Int]
+    public var couplingLayers: Int
+    public var hiddenSize: Int
+    public var hiddenLayers: Int
+    public var levels: Int
+    public var prior: FlowPrior
+    public var variant: String
+    /// Logit preprocessing for data in [0, 1) (image flows): α, or nil for none.
+    public var logitAlpha: Double?
+    public var seed: UInt64
+
+    public init(kind: String, eventShape: [Int], couplingLayers: Int, hiddenSize: Int, hiddenLayers: Int = 2,
+                levels: Int = 2, prior: FlowPrior = .gaussian, variant: String = "paper", logitAlpha: Double? = nil, seed: UInt64 = 0) {
+        self.kind = kind; self.eventShape = eventShape; self.couplingLayers = couplingLayers
+        self.hiddenSize = hiddenSize; self.hiddenLayers = hiddenLayers; self.levels = levels
+        self.prior = prior; self.variant = variant; self.logitAlpha = logitAlpha; self.seed = seed
+    }
+
+    /// Defaults per kind for data with per-sample shape `eventShape` ([2] for 2-D points,
+    /// [1, 8, 8] for digits; NICE flattens images to [64]).
+    public static func defaults(kind: String, eventShape: [Int], seed: UInt64 = 0) -> FlowConfiguration? {
+        let isImage = eventShape.count == 3
+        switch kind {
+        case "nice":
+            let d = eventShape.reduce(1, *)
+            return FlowConfiguration(kind: kind, eventShape: [d], couplingLayers: 4, hiddenSize: isImage ? 256 : 64,
+                                     hiddenLayers: isImage ? 4 : 3, prior: isImage ? .logistic : .gaussian, seed: seed)
+        case "realnvp":
+            return FlowConfiguration(kind: kind, eventShape: eventShape, couplingLayers: 8, hiddenSize: isImage ? 64 : 128,
+                                     logitAlpha: isImage ? 0.05 : nil, seed: seed)
+        case "glow":
+            return FlowConfiguration(kind: kind, eventShape: eventShape, couplingLayers: isImage ? 8 : 6, hiddenSize: isImage ? 64 : 128,
+                                     levels: 2, logitAlpha: isImage ? 0.05 : nil, seed: seed)
+        default:
+            return nil
+        }
+    }
+
+    public static let kinds = ["nice", "realnvp", "glow"]
+
+    /// Builds the flow, initialised from `seed`.
+    public func makeFlow(dtype: DType = .float32) throws -> NormalizingFlow {
+        var rng = SeededGenerator(seed: seed)
+        let isImage = eventShape.count == 3
+        func bad(_ message: String) -> FluxionError { FluxionError(.invalidArgument, message) }
+        guard couplingLayers >= 1, hiddenSize >= 1, hiddenLayers >= 1 else { throw bad("\(kind): layer counts and sizes must be positive") }
+        var layers: [any FlowLayer] = []
+        if let alpha = logitAlpha { layers.append(LogitTransform(alpha: alpha)) }
+        switch kind {
+        case "nice":
+            guard eventShape.count == 1, eventShape[0] % 2 == 0 else { throw bad("nice: needs vectors of even dimension, got \(eventShape)") }
+            let su = variant == "su"
+            guard su || variant == "paper" else { throw bad("nice: variant must be 'paper' or 'su', got '\(variant)'") }
+            for i in 0..<couplingLayers {
+                layers.append(AdditiveCoupling(dimension: eventShape[0], hiddenSize: hiddenSize, hiddenLayers: hiddenLayers,
+                                               sign: su ? -1 : 1, outputReLU: su, dtype: dtype, using: &rng))
+                if i < couplingLayers - 1 { layers.append(Reverse()) }
+            }
+            layers.append(DiagonalScaling(dimension: eventShape[0], dtype: dtype))
+        case "realnvp" where !isImage:
+            guard eventShape.count == 1 else { throw bad("realnvp: needs [D] or [C, H, W] data, got \(eventShape)") }
+            let d = eventShape[0]
+            for i in 0..<couplingLayers {
+                let mask = (0..<d).map { Double(($0 + i) % 2 == 0 ? 1 : 0) }
+                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayers: hiddenLayers, dtype: dtype, using: &rng))
+            }
+        case "realnvp":
+            let c = eventShape[0]
+            guard eventShape[1] % 4 == 0, eventShape[2] % 4 == 0 else { throw bad("realnvp: image sides must be multiples of 4, got \(eventShape)") }
+            func coupling(_ channels: Int, _ mask: ConvAffineCoupling.Mask) -> ConvAffineCoupling {
+                ConvAffineCoupling(channels: channels, mask: mask, scale: .tanh, hiddenChannels: hiddenSize, dtype: dtype, using: &rng)
+            }
+            for p in [0, 1, 0] { layers.append(coupling(c, .checkerboard(p))) }
+            layers.append(Squeeze())
+            for p in [0, 1, 0] { layers.append(coupling(4 * c, .channel(p))) }
+            layers.append(SplitPrior(channels: 4 * c, learned: false, dtype: dtype))
+            for p in [0, 1, 0, 1] { layers.append(coupling(2 * c, .checkerboard(p))) }
+        case "glow" where !isImage:
+            guard eventShape.count == 1 else { throw bad("glow: needs [D] or [C, H, W] data, got \(eventShape)") }
+            let d = eventShape[0]
+            for _ in 0..<couplingLayers {
+                layers.append(ActNorm(channels: d, dtype: dtype))
+                layers.append(InvertibleConv1x1(channels: d, dtype: dtype, using: &rng))
+                let mask = (0..<d).map { Double($0 < d / 2 ? 1 : 0) }
+                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayers: hiddenLayers, dtype: dtype, using: &rng))
+            }
+        case "glow":
+            var (c, h, w) = (eventShape[0], eventShape[1], eventShape[2])
+            guard levels >= 1 else { throw bad("glow: --levels must be at least 1") }
+            for level in 0..<levels {
+                guard h % 2 == 0, w % 2 == 0 else { throw bad("glow: \(levels) levels need sides divisible by 2^\(levels), got \(eventShape)") }
+                layers.append(Squeeze())
+                (c, h, w) = (4 * c, h / 2, w / 2)
+                for _ in 0..<couplingLayers {
+                    layers.append(ActNorm(channels: c, dtype: dtype))
+                    layers.append(InvertibleConv1x1(channels: c, dtype: dtype, using: &rng))
+                    layers.append(ConvAffineCoupling(channels: c, mask: .channel(0), scale: .sigmoid, hiddenChannels: hiddenSize,
+                                                     dtype: dtype, using: &rng))
+                }
+                if level < levels - 1 {
+                    layers.append(SplitPrior(channels: c, learned: true, dtype: dtype))
+                    c /= 2
+                }
+            }
+        default:
+            throw bad("unknown flow '\(kind)'; known: \(Self.kinds.joined(separator: ", "))")
+        }
+        return NormalizingFlow(layers: layers, prior: prior, eventShape: eventShape)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import FluxionNN
+
+// Glow's layers (Kingma & Dhariwal 2018, arXiv:1807.03039): ActNorm and the invertible 1×1
+// convolution in P·L·U form. The model builder is `Glow.digits` in FlowModels.swift.
+
+/// Activation normalisation: a per-channel affine map y = (x + b) ⊙ exp(log s),
+///
+///     log|det| = (spatial size) · Σ_c log s_c
+///
+/// Data-dependent initialisation (Glow §3.1): on the first batch, b = −mean and
+/// log s = −log(std + ε) per channel, so the output has zero mean and unit variance per channel.
+/// Shapes: x [N, C] or [N, C, H, W]; b, log s [C] (PyTorch names `bias`, `logs`).
+public struct ActNorm: FlowLayer {
+    public var bias: Tensor
+    public var logScale: Tensor
+
+    public init(channels: Int, dtype: DType = .float32) {
+        bias = Tensor.zeros(shape: [channels], dtype: dtype)
+        logScale = Tensor.zeros(shape: [channels], dtype: dtype)
+    }
+
+    func broadcastShape(_ x: Tensor) -> [Int] { [1, x.shape[1]] + [Int](repeating: 1, count: x.rank - 2) }
+    func spatialSize(_ x: Tensor) -> Int { x.count / (x.shape[0] * x.shape[1]) }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
+        let shape = broadcastShape(x)
+        let y = (x + bias.reshaped(to: shape)) * logScale.exp().reshaped(to: shape)
+        return (y, (logScale.sum() * Double(spatialSize(x))).expanded(to: [x.shape[0]]))
+    }
+
+    public func inverse(_ y: Tensor) -> Tensor {
+        let shape = broadcastShape(y)
+        return y * (-logScale).exp().reshaped(to: shape) - bias.reshaped(to: shape)
+    }
+
+    public mutating func initialize(with x: Tensor) -> Tensor {
+        let axes = [0] + Array(2..<x.rank)
+        let mean = x.mean(axes: axes)
+        let std = x.variance(axes: axes).sqrt()
+        bias = -mean.detached
+        logScale = -(std + 1e-6).log().detached
+        return forward(x).output
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        body(Self.join(prefix, "bias"), &bias)
+        body(Self.join(prefix, "logs"), &logScale)
+    }
+}
+
+/// Glow's invertible 1×1 convolution, y[n, :, h, w] = W · x[n, :, h, w], in the LU form
+///
+///     W = P · (L + I) · (U + diag(sign ⊙ exp(log s))),     log|det| = H·W · Σ log s
+///
+/// P (a permutation) and sign are fixed; L (strictly lower), U (strictly upper) and log s are
+/// learned. Initialised from a random rotation (QR of a Gaussian matrix) decomposed with partial
+/// pivoting. The determinant costs O(C) instead of O(C³). The inverse uses W⁻¹ computed in Float64.
+/// Shapes: x [N, C, H, W], or [N, C] (an invertible linear map of vectors). Reference: Kingma & Dhariwal 2018 §3.2.
+public struct InvertibleConv1x1: FlowLayer {
+    public var lower: Tensor
+    public var upper: Tensor
+    public var logScale: Tensor
+    /// The fixed permutation matrix P [C, C] and the signs of U's diagonal [C].
+    public let permutation: Tensor
+    public let sign: Tensor
+    let lowerMask: Tensor
+    let identity: Tensor
+
+    public init(channels c: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        let q = Self.randomRotation(c, using: &rng)
+        let (p, l, u) = Self.luDecomposition(q, c)
+        var lowerValues = l, upperValues = u, logs = [Double](repeating: 0, count: c), signs = logs
+        for i in 0..<c {
+            lowerValues[i * c + i] = 0
+            signs[i] = u[i * c + i] < 0 ? -1 : 1
+            logs[i] = Foundation.log(Swift.abs(u[i * c + i]))
+            upperValues[i * c + i] = 0
+        }
+        self.init(permutation: Tensor(p, shape: [c, c], dtype: dtype), lower: Tensor(lowerValues, shape: [c, c], dtype: dtype),
+                  upper: Tensor(upperValues, shape: [c, c], dtype: dtype), logScale: Tensor(logs, shape: [c], dtype: dtype),
+                  sign: Tensor(signs, shape: [c], dtype: dtype))
+    }
+
+    public init(permutation: Tensor, lower: Tensor, upper: Tensor, logScale: Tensor, sign: Tensor) {
+        let c = logScale.count
+        self.permutation = permutation
+        self.lower = lower
+        self.upper = upper
+        self.logScale = logScale
+        self.sign = sign
+        lowerMask = Tensor.lowerTriangularMask(rows: c, columns: c, diagonal: -1, dtype: logScale.dtype)
+        identity = Tensor.eye(c, dtype: logScale.dtype)
+    }
+
+    /// W = P (L ⊙ mask + I)(U ⊙ maskᵀ + diag(sign · exp(log s))).
+    public var weight: Tensor {
+        let l = lower * lowerMask + identity
+        let u = upper * lowerMask.transposed() + identity * (sign * logScale.exp())
+        return permutation.matmul(l.matmul(u))
+    }
+
+    func applyMatrix(_ w: Tensor, _ x: Tensor) -> Tensor {
+        if x.rank == 2 { return Tensor.linear(x, weight: w, bias: nil) }
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        return Tensor.matmul(w, x.reshaped(to: [n, c, h * wd])).reshaped(to: [n, c, h, wd])
+    }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
+        let hw = Double(x.count / (x.shape[0] * x.shape[1]))
+        return (applyMatrix(weight, x), (logScale.sum() * hw).expanded(to: [x.shape[0]]))
+    }
+
+    public func inverse(_ y: Tensor) -> Tensor {
+        let c = logScale.count
+        let w = withoutDerivatives { weight.scalars }
+        let inv = Self.invert(w, c)
+        return applyMatrix(Tensor(inv, shape: [c, c], dtype: y.dtype), y)
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        body(Self.join(prefix, "lower"), &lower)
+        body(Self.join(prefix, "upper"), &upper)
+        body(Self.join(prefix, "logs"), &logScale)
+    }
+
+    // MARK: Small dense linear algebra in Float64 (C is a few dozen at most)
+
+    /// A random rotation: Gram–Schmidt on a Gaussian matrix (row-major c×c).
+    static func randomRotation(_ c: Int, using rng: inout SeededGenerator) -> [Double] {
+        var a = (0..<(c * c)).map { _ in rng.nextNormal() }
+        for j in 0..<c {
+            for k in 0..<j {
+                var dot = 0.0
+                for i in 0..<c { dot += a[i * c + j] * a[i * c + k] }
+                for i in 0..<c { a[i * c + j] -= dot * a[i * c + k] }
+            }
+            var norm = 0.0
+            for i in 0..<c { norm += a[i * c + j] * a[i * c + j] }
+            norm = norm.squareRoot()
+            for i in 0..<c { a[i * c + j] /= norm }
+        }
+        return a
+    }
+
+    /// A = P·L·U with partial pivoting (L unit lower, U upper); returns (P, L, U) row-major.
+    static func luDecomposition(_ a: [Double], _ c: Int) -> ([Double], [Double], [Double]) {
+        var u = a
+        var l = [Double](repeating: 0, count: c * c)
+        var perm = Array(0..<c)   // row i of P·… : PA' — we track rows of U swapped
+        for k in 0..<c {
+            var pivot = k
+            for i in k..<c where Swift.abs(u[i * c + k]) > Swift.abs(u[pivot * c + k]) { pivot = i }
+            if pivot != k {
+                for j in 0..<c { u.swapAt(k * c + j, pivot * c + j) }
+                for j in 0..<k { l.swapAt(k * c + j, pivot * c + j) }
+                perm.swapAt(k, pivot)
+            }
+            for i in (k + 1)..<max(c, k + 1) {
+                let f = u[i * c + k] / u[k * c + k]
+                l[i * c + k] = f
+                for j in k..<c { u[i * c + j] -= f * u[k * c + j] }
+            }
+        }
+        for i in 0..<c { l[i * c + i] = 1 }
+        // perm: row k of (L·U) is row perm[k] of A, i.e. L·U = Pᵀ·A with P[perm[k], k] = 1.
+        var p = [Double](repeating: 0, count: c * c)
+        for k in 0..<c { p[perm[k] * c + k] = 1 }
+        return (p, l, u)
+    }
+
+    /// The inverse of a c×c matrix by Gauss–Jordan elimination with partial pivoting.
+    static func invert(_ a: [Double], _ c: Int) -> [Double] {
+        var m = a
+        var inv = [Double](repeating: 0, count: c * c)
+        for i in 0..<c { inv[i * c + i] = 1 }
+        for k in 0..<c {
+            var pivot = k
+            for i in k..<c where Swift.abs(m[i * c + k]) > Swift.abs(m[pivot * c + k]) { pivot = i }
+            if pivot != k {
+                for j in 0..<c { m.swapAt(k * c + j, pivot * c + j); inv.swapAt(k * c + j, pivot * c + j) }
+            }
+            let d = m[k * c + k]
+            for j in 0..<c { m[k * c + j] /= d; inv[k * c + j] /= d }
+            for i in 0..<c where i != k {
+                let f = m[i * c + k]
+                if f == 0 { continue }
+                for j in 0..<c { m[i * c + j] -= f * m[k * c + j]; inv[i * c + j] -= f * inv[k * c + j] }
+            }
+        }
+        return inv
+    }
+}

@@ -23,31 +23,47 @@ import Darwin
 // a level-L tangent may carry tangents of outer levels (mixed second derivatives) but never of its
 // own level: no perturbation confusion and no tangent-of-tangent growth along a chain.
 
-/// Autodiff state of a tensor inside a transform: its reverse node and its forward tangents.
+/// Autodiff state of a tensor inside a transform: its reverse node (and which of the node's
+/// outputs it is) and its forward tangents.
 @usableFromInline
 final class ADState {
     let node: Node?
+    let outputIndex: Int
     let tangents: [(level: Int, value: Tensor)]
-    init(node: Node?, tangents: [(level: Int, value: Tensor)]) {
+    init(node: Node?, outputIndex: Int = 0, tangents: [(level: Int, value: Tensor)]) {
         self.node = node
+        self.outputIndex = outputIndex
         self.tangents = tangents
     }
 }
 
-/// A recorded primitive application: its inputs' nodes and the rule that maps an output cotangent
-/// to input cotangents (`pullback(g, y)` where `y` is the output, itself differentiable).
+/// A reference to one output of a recorded node.
+struct NodeOutput {
+    let node: Node
+    let index: Int
+}
+
+/// A recorded primitive application: its inputs' nodes and the rule that maps output cotangents
+/// to input cotangents (`pullback(gs, ys)`: `gs[i]` is nil when output i received no cotangent;
+/// `ys` are the outputs, themselves differentiable). Most primitives have one output.
 final class Node {
     let sequence: Int
-    private(set) var parents: [Node?]
-    private(set) var pullback: ((Tensor, Tensor) -> [Tensor?])?
-    let output: Tensor          // raw output value (no autodiff state)
-    var outputTangents: [(level: Int, value: Tensor)] = []
+    private(set) var parents: [NodeOutput?]
+    private(set) var pullback: (([Tensor?], [Tensor]) -> [Tensor?])?
+    let outputs: [Tensor]          // raw output values (no autodiff state)
+    var outputTangents: [[(level: Int, value: Tensor)]]
 
-    init(sequence: Int, parents: [Node?], output: Tensor, pullback: @escaping (Tensor, Tensor) -> [Tensor?]) {
+    init(sequence: Int, parents: [NodeOutput?], outputs: [Tensor], pullback: @escaping ([Tensor?], [Tensor]) -> [Tensor?]) {
         self.sequence = sequence
         self.parents = parents
-        self.output = output
+        self.outputs = outputs
         self.pullback = pullback
+        outputTangents = outputs.map { _ in [] }
+    }
+
+    /// A single-output node.
+    convenience init(sequence: Int, parents: [NodeOutput?], output: Tensor, pullback: @escaping (Tensor, Tensor) -> [Tensor?]) {
+        self.init(sequence: sequence, parents: parents, outputs: [output]) { gs, ys in pullback(gs[0]!, ys[0]) }
     }
 
     // NOTE(4): a long graph (an unrolled RNN, a 100,000-step chain) must not be freed recursively:
@@ -67,17 +83,24 @@ final class Node {
         parents = []
         pullback = nil
         outputTangents = []
-        for case let p? in ps { stack.append(p) }
+        for case let p? in ps { stack.append(p.node) }
     }
 
-    func runPullback(_ g: Tensor) -> [Tensor?] { pullback!(g, differentiableOutput) }
+    /// Input cotangents for the given output cotangents (missing outputs: zeros, for single-output nodes).
+    func runPullback(_ gs: [Tensor?]) -> [Tensor?] { pullback!(gs, differentiableOutputs) }
 
-    /// The output as a differentiable tensor (node and tangents attached).
-    var differentiableOutput: Tensor {
-        var y = output
-        y.ad = ADState(node: self, tangents: outputTangents)
-        return y
+    /// The outputs as differentiable tensors (node and tangents attached).
+    var differentiableOutputs: [Tensor] {
+        outputs.indices.map { i in
+            var y = outputs[i]
+            y.ad = ADState(node: self, outputIndex: i, tangents: outputTangents[i])
+            return y
+        }
     }
+}
+
+extension ADState {
+    var nodeOutput: NodeOutput? { node.map { NodeOutput(node: $0, index: outputIndex) } }
 }
 
 /// Per-thread transform state.
@@ -140,19 +163,29 @@ extension Tensor {
 @inline(__always)
 func record(_ y: Tensor, _ inputs: [Tensor],
             vjp: @escaping (Tensor, Tensor) -> [Tensor?],
-            jvp: (Tensor, [Tensor?]) -> Tensor) -> Tensor {
+            jvp: @escaping (Tensor, [Tensor?]) -> Tensor) -> Tensor {
     var tracked = false
     for x in inputs where x.ad != nil { tracked = true; break }
     if !tracked { return y }
-    return recordSlow(y, inputs, vjp: vjp, jvp: jvp)
+    return recordSlow([y], inputs, vjp: { gs, ys in vjp(gs[0] ?? Tensor.zeros(like: ys[0]), ys[0]) },
+                      jvp: { ys, ts in [jvp(ys[0], ts)] })[0]
+}
+
+/// A primitive with several outputs (e.g. `unstacked`): `vjp(gs, ys)` gets one optional cotangent
+/// per output (nil: none reached it), `jvp(ys, ts)` returns one tangent per output.
+func recordMultiple(_ ys: [Tensor], _ inputs: [Tensor],
+                    vjp: @escaping ([Tensor?], [Tensor]) -> [Tensor?],
+                    jvp: @escaping ([Tensor], [Tensor?]) -> [Tensor]) -> [Tensor] {
+    if !inputs.contains(where: { $0.ad != nil }) { return ys }
+    return recordSlow(ys, inputs, vjp: vjp, jvp: jvp)
 }
 
 @inline(never)
-func recordSlow(_ y: Tensor, _ inputs: [Tensor],
-                vjp: @escaping (Tensor, Tensor) -> [Tensor?],
-                jvp: (Tensor, [Tensor?]) -> Tensor) -> Tensor {
+func recordSlow(_ ys: [Tensor], _ inputs: [Tensor],
+                vjp: @escaping ([Tensor?], [Tensor]) -> [Tensor?],
+                jvp: ([Tensor], [Tensor?]) -> [Tensor]) -> [Tensor] {
     let ctx = ADContext.current
-    if ctx.paused > 0 { return y }
+    if ctx.paused > 0 { return ys }
     var node: Node? = nil
     if let allowed = ctx.checkpointInputs.last ?? nil {
         for x in inputs {
@@ -161,34 +194,42 @@ func recordSlow(_ y: Tensor, _ inputs: [Tensor],
             }
         }
     } else if ctx.reverseDepth > 0 {
-        let parents = inputs.map { $0.ad?.node }
+        let parents = inputs.map { $0.ad?.nodeOutput }
         if parents.contains(where: { $0 != nil }) {
-            node = Node(sequence: ctx.nextSequence, parents: parents, output: y.detached, pullback: vjp)
+            node = Node(sequence: ctx.nextSequence, parents: parents, outputs: ys.map(\.detached), pullback: vjp)
             ctx.nextSequence += 1
         }
     }
-    var tangents: [(level: Int, value: Tensor)] = []
+    var tangents: [[(level: Int, value: Tensor)]] = ys.map { _ in [] }
     if !ctx.forwardLevels.isEmpty {
-        var yWithNode = y
-        if node != nil { yWithNode.ad = ADState(node: node, tangents: []) }
+        var ysWithNode = ys
+        func attach() {
+            for i in ys.indices { ysWithNode[i].ad = ADState(node: node, outputIndex: i, tangents: tangents[i]) }
+        }
+        if node != nil { attach() }
         let levels = ctx.forwardLevels
         for level in levels {
             let ts = inputs.map { $0.tangent(atLevel: level) }
             if ts.allSatisfy({ $0 == nil }) { continue }
             ctx.forwardLevels = levels.filter { $0 < level }  // ascending: NOTE(3)
-            var t = jvp(yWithNode, ts)
+            let out = jvp(ysWithNode, ts)
             ctx.forwardLevels = levels
-            if t.shape != y.shape { t = t.expanded(to: y.shape) }
-            tangents.append((level, t))
-            // Higher levels see this level's tangent on the output (mixed derivatives).
-            yWithNode.ad = ADState(node: node, tangents: tangents)
+            for i in ys.indices {
+                let t = out[i].shape == ys[i].shape ? out[i] : out[i].expanded(to: ys[i].shape)
+                tangents[i].append((level, t))
+            }
+            // Higher levels see this level's tangent on the outputs (mixed derivatives).
+            attach()
         }
     }
-    if node == nil && tangents.isEmpty { return y }
+    let hasTangents = tangents.contains { !$0.isEmpty }
+    if node == nil && !hasTangents { return ys }
     node?.outputTangents = tangents
-    var out = y
-    out.ad = ADState(node: node, tangents: tangents)
-    return out
+    return ys.indices.map { i in
+        var out = ys[i]
+        out.ad = ADState(node: node, outputIndex: i, tangents: tangents[i])
+        return out
+    }
 }
 
 /// Sum of the non-nil tangents (`zeros` shaped like `like` when all are nil).
@@ -201,11 +242,11 @@ func sumOfTangents(_ ts: [Tensor?], like y: Tensor) -> Tensor {
 enum Autodiff {
     /// Attaches a hand-made reverse node to `y` (used by `checkpoint`): parents are the inputs' nodes.
     static func attachNode(_ y: Tensor, inputs: [Tensor], _ ctx: ADContext, pullback: @escaping (Tensor, Tensor) -> [Tensor?]) -> Tensor {
-        let node = Node(sequence: ctx.nextSequence, parents: inputs.map { $0.ad?.node }, output: y.detached, pullback: pullback)
+        let node = Node(sequence: ctx.nextSequence, parents: inputs.map { $0.ad?.nodeOutput }, output: y.detached, pullback: pullback)
         ctx.nextSequence += 1
-        node.outputTangents = y.ad?.tangents ?? []
+        node.outputTangents = [y.ad?.tangents ?? []]
         var out = y
-        out.ad = ADState(node: node, tangents: node.outputTangents)
+        out.ad = ADState(node: node, tangents: node.outputTangents[0])
         return out
     }
 
@@ -213,11 +254,11 @@ enum Autodiff {
     /// outer transform still sees through it).
     static func makeLeaf(_ x: Tensor, _ ctx: ADContext) -> Tensor {
         precondition(x.dtype.isFloatingPoint, "gradient: cannot differentiate with respect to an \(x.dtype) tensor of shape \(x.shape)")
-        let node = Node(sequence: ctx.nextSequence, parents: [x.ad?.node], output: x.detached) { g, _ in [g] }
+        let node = Node(sequence: ctx.nextSequence, parents: [x.ad?.nodeOutput], output: x.detached) { g, _ in [g] }
         ctx.nextSequence += 1
-        node.outputTangents = x.ad?.tangents ?? []
+        node.outputTangents = [x.ad?.tangents ?? []]
         var y = x
-        y.ad = ADState(node: node, tangents: node.outputTangents)
+        y.ad = ADState(node: node, tangents: node.outputTangents[0])
         return y
     }
 
@@ -234,26 +275,31 @@ enum Autodiff {
         while let n = stack.popLast() {
             order.append(n)
             if leafIDs.contains(ObjectIdentifier(n)) { continue }
-            for case let p? in n.parents where p.sequence >= minSequence {
-                if visited.insert(ObjectIdentifier(p)).inserted { stack.append(p) }
+            for case let p? in n.parents where p.node.sequence >= minSequence {
+                if visited.insert(ObjectIdentifier(p.node)).inserted { stack.append(p.node) }
             }
         }
         order.sort { $0.sequence > $1.sequence }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        var grads: [ObjectIdentifier: [Tensor?]] = [:]
+        var rootGrads = [Tensor?](repeating: nil, count: root.outputs.count)
+        rootGrads[y.ad!.outputIndex] = seed
+        grads[ObjectIdentifier(root)] = rootGrads
         ctx.reverseDepth -= 1
         defer { ctx.reverseDepth += 1 }
         for n in order {
             let id = ObjectIdentifier(n)
             if leafIDs.contains(id) { continue }
-            guard let g = grads.removeValue(forKey: id) else { continue }
-            let inputGrads = n.runPullback(g)
+            guard let gs = grads.removeValue(forKey: id) else { continue }
+            let inputGrads = n.runPullback(gs)
             for (p, gi) in zip(n.parents, inputGrads) {
-                guard let p, let gi, p.sequence >= minSequence else { continue }
-                let pid = ObjectIdentifier(p)
-                if let existing = grads[pid] { grads[pid] = existing + gi } else { grads[pid] = gi }
+                guard let p, let gi, p.node.sequence >= minSequence else { continue }
+                let pid = ObjectIdentifier(p.node)
+                var slot = grads[pid] ?? [Tensor?](repeating: nil, count: p.node.outputs.count)
+                slot[p.index] = slot[p.index].map { $0 + gi } ?? gi
+                grads[pid] = slot
             }
         }
-        return leaves.map { grads[ObjectIdentifier($0)] }
+        return leaves.map { grads[ObjectIdentifier($0)]?[0] ?? nil }
     }
 
     /// Removes autodiff state that no running transform can use any more.
@@ -262,7 +308,7 @@ enum Autodiff {
         let node = ctx.reverseDepth > 0 ? ad.node : nil
         let tangents = ad.tangents.filter { ctx.forwardLevels.contains($0.level) }
         var y = x
-        y.ad = (node == nil && tangents.isEmpty) ? nil : ADState(node: node, tangents: tangents)
+        y.ad = (node == nil && tangents.isEmpty) ? nil : ADState(node: node, outputIndex: ad.outputIndex, tangents: tangents)
         return y
     }
 }

@@ -134,6 +134,12 @@ enum Rules {
                       jvp: { _, t in Tensor.concatenate(zip(xs, t).map { x, t in t ?? Tensor.zeros(like: x) }, axis: axis) })
     }
 
+    static func unstack(_ x: Tensor, _ axis: Int, _ ys: [Tensor]) -> [Tensor] {
+        recordMultiple(ys, [x], vjp: { gs, ys in
+            [Tensor.stack(zip(gs, ys).map { g, y in g ?? Tensor.zeros(like: y) }, axis: axis)]
+        }, jvp: { _, t in t[0]!.unstacked(axis: axis) })
+    }
+
     // MARK: Indexing
     static func gather(_ x: Tensor, _ axis: Int, _ indices: Tensor, _ y: Tensor) -> Tensor {
         record(y, [x], vjp: { g, _ in [Tensor.zeros(like: x).scatterAdding(axis: axis, indices: indices, source: g)] },

@@ -193,3 +193,24 @@ extension Tensor {
         return split(sizes: [Int](repeating: shape[a] / count, count: count), axis: a)
     }
 }
+
+extension Tensor {
+    /// The slices along `axis`, each without that axis (the inverse of `stack`). One primitive with
+    /// one output per slice: its reverse rule stacks the cotangents once (zeros where a slice got
+    /// none), instead of one full-size padded cotangent per slice.
+    public func unstacked(axis: Int = 0) -> [Tensor] {
+        let a = normalizeAxis(axis, rank: rank, "unstacked")
+        let (outer, n, inner) = axisView(a)
+        var pieceShape = shape
+        pieceShape.remove(at: a)
+        var pieces: [Tensor] = []
+        pieces.reserveCapacity(n)
+        for k in 0..<n {
+            var piece = Tensor(uninitializedShape: pieceShape, dtype: dtype)
+            stridedCopy(from: self, offset: k * inner, strides: [n * inner, 1], into: &piece, offset: 0,
+                        strides: [inner, 1], shape: [outer, inner])
+            pieces.append(piece)
+        }
+        return Rules.unstack(self, a, pieces)
+    }
+}

@@ -152,7 +152,7 @@ public func jvp(at xs: [Tensor], along vs: [Tensor], of f: ([Tensor]) -> [Tensor
         precondition(x.shape == v.shape, "jvp: tangent shape \(v.shape) does not match input shape \(x.shape)")
         precondition(x.dtype == v.dtype, "jvp: tangent dtype \(v.dtype) does not match input dtype \(x.dtype)")
         var d = x
-        d.ad = ADState(node: x.ad?.node, tangents: (x.ad?.tangents ?? []) + [(level, v)])
+        d.ad = ADState(node: x.ad?.node, outputIndex: x.ad?.outputIndex ?? 0, tangents: (x.ad?.tangents ?? []) + [(level, v)])
         return d
     }
     let ys = f(duals)

@@ -114,6 +114,8 @@ final class GradientCheckTests: XCTestCase {
             Case(name: "concatenate", shapes: [[2, 3], [2, 2]]) { Tensor.concatenate([$0[0], $0[1].sin()], axis: 1).squared() },
             Case(name: "stack", shapes: [[2, 3], [2, 3]]) { Tensor.stack([$0[0], $0[1] * $0[0]], axis: 1) },
             Case(name: "split", shapes: [[5, 2]]) { x in let p = x[0].split(sizes: [2, 3], axis: 0); return p[0].sum() * p[1].sum(axis: 0) },
+            Case(name: "unstacked axis 1", shapes: [[2, 3, 2]]) { x in let p = x[0].unstacked(axis: 1); return p[0] * p[2].exp() },
+            Case(name: "unstacked, one slice unused", shapes: [[3, 2]]) { $0[0].unstacked()[1].sin() },
             Case(name: "pad", shapes: [[2, 3]]) { $0[0].padded(before: [1, 0], after: [0, 2], value: 0.5).squared() },
             Case(name: "flip", shapes: [[3, 4]]) { $0[0].flipped(axes: [0, 1]) * $0[0] },
         ])

@@ -1,0 +1,72 @@
+import Foundation
+import FluxionNN
+
+// The one interface shared by diffusion, rectified flow and CNFs: a time-dependent network or
+// field f(x, t). Time convention of the whole module: data at t = 0, noise at t = 1 (SD3).
+
+/// A time-dependent vector field or network f(x, t).
+///
+/// Shapes: x [B, d], t [B, 1] → [B, d]. A model is a value whose parameters are a
+/// `ParameterTree`, so `valueWithGradient(at: model)` gives gradients of the same type.
+public protocol TimeConditionedModel: ParameterTree {
+    func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor
+}
+
+extension TimeConditionedModel {
+    /// Evaluates the field at one scalar time for a whole batch: f(x, t·1).
+    public func callAsFunction(_ x: Tensor, time t: Double) -> Tensor {
+        self(x, time: Tensor.full(t, shape: [x.shape[0], 1], dtype: x.dtype))
+    }
+}
+
+/// A parameter-free field given by a closure (an exact score, a linear field in a test).
+public struct ClosureField: TimeConditionedModel {
+    public let body: (Tensor, Tensor) -> Tensor
+    public init(_ body: @escaping (_ x: Tensor, _ t: Tensor) -> Tensor) { self.body = body }
+    public func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor { body(x, t) }
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
+}
+
+/// An MLP on the concatenation [x, t, sin(2πk·t), cos(2πk·t) for k = 1…K]:
+///
+///     f(x, t) = MLP([x, φ(t)]),   φ(t) = [t, sin 2πt, cos 2πt, …, sin 2πKt, cos 2πKt]
+///
+/// Shapes: x [B, d], t [B, 1] → [B, d]; the MLP has sizes [d + 1 + 2K, hidden…, d]. With K = 0 the
+/// input is [x, t], as the rectflow2d benchmark. Initialisation: PyTorch's Linear default.
+/// Parameter names `net.layers.i.weight` / `.bias`.
+public struct TimeConditionedMLP: TimeConditionedModel {
+    public var net: MLP
+    public let dimension: Int
+    public let timeFrequencies: Int
+
+    public init(dimension: Int, hiddenSizes: [Int], activation: Activation.Kind = .silu, timeFrequencies: Int = 0,
+                dtype: DType = .float32, using rng: inout SeededGenerator) {
+        precondition(dimension > 0 && timeFrequencies >= 0, "TimeConditionedMLP: dimension \(dimension), frequencies \(timeFrequencies)")
+        self.dimension = dimension
+        self.timeFrequencies = timeFrequencies
+        net = MLP(sizes: [dimension + 1 + 2 * timeFrequencies] + hiddenSizes + [dimension],
+                  activation: activation, dtype: dtype, using: &rng)
+    }
+
+    /// The time features φ(t) [B, 1 + 2K].
+    public func timeFeatures(_ t: Tensor) -> Tensor {
+        guard timeFrequencies > 0 else { return t }
+        var parts = [t]
+        for k in 1...timeFrequencies {
+            let angle = t * (2 * Double.pi * Double(k))
+            parts.append(angle.sin())
+            parts.append(angle.cos())
+        }
+        return Tensor.concatenate(parts, axis: 1)
+    }
+
+    public func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor {
+        precondition(x.rank == 2 && x.shape[1] == dimension, "TimeConditionedMLP: x must be [B, \(dimension)], got \(x.shape)")
+        let tt = t.rank == 0 ? Tensor.full(t.item, shape: [x.shape[0], 1], dtype: x.dtype) : t
+        return net(Tensor.concatenate([x, timeFeatures(tt)], axis: 1))
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        net.visitParameters(prefix: Self.join(prefix, "net"), body)
+    }
+}

@@ -1,0 +1,220 @@
+import FluxionKernels
+
+// The LSTM recurrence over a whole sequence as one fused primitive (NOTE(6) in Fused.swift).
+// Gates in PyTorch's order i, f, g, o:
+//   z_t = x̃_t + h_{t−1}·W_hhᵀ,  i, f, o = σ(z_i), σ(z_f), σ(z_o),  g = tanh(z_g)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+// where x̃ = x·W_ihᵀ + b (all time steps in one GEMM, done by the caller). The forward pass saves
+// the activated gates and cells; the fast reverse pass walks back in time with one [B, 4H]·[4H, H]
+// GEMM per step and forms ∂W_hh in a single GEMM over all steps.
+
+@inline(__always)
+func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+                                     _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ h: UnsafeMutablePointer<T>,
+                                     _ outStride: Int, batch: Int, hidden n: Int) {
+    for b in 0..<batch {
+        let zr = z + b * 4 * n, gr = gates + b * outStride * 4, cp = cPrev + b * cPrevStride
+        let cr = c + b * outStride, hr = h + b * outStride
+        var j = 0
+        if T.self == Float.self {
+            let zf = UnsafeRawPointer(zr), gf = UnsafeMutableRawPointer(gr)
+            let cpf = UnsafeRawPointer(cp), crf = UnsafeMutableRawPointer(cr), hrf = UnsafeMutableRawPointer(hr)
+            while j + 8 <= n {
+                let o4 = 4 * j
+                let i = sigmoid8(zf.loadUnaligned(fromByteOffset: o4, as: Float8.self))
+                let f = sigmoid8(zf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self))
+                let g = tanh8(zf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self))
+                let o = sigmoid8(zf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self))
+                let cNew = f * cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + i * g
+                gf.storeBytes(of: i, toByteOffset: o4, as: Float8.self)
+                gf.storeBytes(of: f, toByteOffset: o4 + 4 * n, as: Float8.self)
+                gf.storeBytes(of: g, toByteOffset: o4 + 8 * n, as: Float8.self)
+                gf.storeBytes(of: o, toByteOffset: o4 + 12 * n, as: Float8.self)
+                crf.storeBytes(of: cNew, toByteOffset: o4, as: Float8.self)
+                hrf.storeBytes(of: o * tanh8(cNew), toByteOffset: o4, as: Float8.self)
+                j += 8
+            }
+        }
+        while j < n {
+            let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
+            let i = sig(zr[j]), f = sig(zr[n + j]), g = T.tanh(zr[2 * n + j]), o = sig(zr[3 * n + j])
+            let cNew = f * cp[j] + i * g
+            gr[j] = i; gr[n + j] = f; gr[2 * n + j] = g; gr[3 * n + j] = o
+            cr[j] = cNew
+            hr[j] = o * T.tanh(cNew)
+            j += 1
+        }
+    }
+}
+
+@inline(__always)
+func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ c: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+                                      _ stride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
+                                      _ dz: UnsafeMutablePointer<T>, batch: Int, hidden n: Int) {
+    // dc holds ∂L/∂c_t on entry and ∂L/∂c_{t−1} on exit; dh is ∂L/∂h_t; dz gets ∂L/∂z_t.
+    for b in 0..<batch {
+        let gr = gates + b * stride * 4, cr = c + b * stride, cp = cPrev + b * cPrevStride
+        let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * stride * 4
+        var j = 0
+        if T.self == Float.self {
+            let gf = UnsafeRawPointer(gr), crf = UnsafeRawPointer(cr), cpf = UnsafeRawPointer(cp)
+            let dhf = UnsafeRawPointer(dhr), dcf = UnsafeMutableRawPointer(dcr), dzf = UnsafeMutableRawPointer(dzr)
+            while j + 8 <= n {
+                let o4 = 4 * j
+                let i = gf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                let f = gf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self)
+                let g = gf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self)
+                let o = gf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self)
+                let tc = tanh8(crf.loadUnaligned(fromByteOffset: o4, as: Float8.self))
+                let dhv = dhf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                let dct = dcf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + dhv * o * (1 - tc * tc)
+                let cpv = cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                dzf.storeBytes(of: dct * g * i * (1 - i), toByteOffset: o4, as: Float8.self)
+                dzf.storeBytes(of: dct * cpv * f * (1 - f), toByteOffset: o4 + 4 * n, as: Float8.self)
+                dzf.storeBytes(of: dct * i * (1 - g * g), toByteOffset: o4 + 8 * n, as: Float8.self)
+                dzf.storeBytes(of: dhv * tc * o * (1 - o), toByteOffset: o4 + 12 * n, as: Float8.self)
+                dcf.storeBytes(of: dct * f, toByteOffset: o4, as: Float8.self)
+                j += 8
+            }
+        }
+        while j < n {
+            let i = gr[j], f = gr[n + j], g = gr[2 * n + j], o = gr[3 * n + j]
+            let tc = T.tanh(cr[j])
+            let dct = dcr[j] + dhr[j] * o * (1 - tc * tc)
+            dzr[j] = dct * g * i * (1 - i)
+            dzr[n + j] = dct * cp[j] * f * (1 - f)
+            dzr[2 * n + j] = dct * i * (1 - g * g)
+            dzr[3 * n + j] = dhr[j] * tc * o * (1 - o)
+            dcr[j] = dct * f
+            j += 1
+        }
+    }
+}
+
+extension Tensor {
+    /// The LSTM recurrence over a sequence (PyTorch's gate order i, f, g, o), fused.
+    ///
+    /// Shapes: projected inputs x̃ [B, T, 4H] (= x·W_ihᵀ + b_ih + b_hh), recurrent weight W_hh [4H, H],
+    /// initial hidden and cell states [B, H] → (all hidden states [B, T, H], final hidden [B, H],
+    /// final cell [B, H]).
+    public static func lstmRecurrence(_ projected: Tensor, recurrentWeight w: Tensor, hidden h0: Tensor, cell c0: Tensor)
+        -> (outputs: Tensor, hidden: Tensor, cell: Tensor) {
+        precondition(projected.rank == 3 && w.rank == 2 && w.shape[0] == 4 * w.shape[1] && projected.shape[2] == w.shape[0],
+                     "lstmRecurrence: projected inputs \(projected.shape) and recurrent weight \(w.shape) must be [B, T, 4H] and [4H, H]")
+        let (batch, steps, n) = (projected.shape[0], projected.shape[1], w.shape[1])
+        precondition(h0.shape == [batch, n] && c0.shape == [batch, n], "lstmRecurrence: initial states \(h0.shape), \(c0.shape) must be [\(batch), \(n)]")
+        precondition(Set([projected.dtype, w.dtype, h0.dtype, c0.dtype]).count == 1 && w.dtype.isFloatingPoint,
+                     "lstmRecurrence: all inputs must share one float dtype")
+        precondition(steps > 0, "lstmRecurrence: empty sequence \(projected.shape)")
+        var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
+        var cs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
+        var gates = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
+        func forward<T: TensorFloat>(_ type: T.Type) {
+            var z = [T](repeating: 0, count: batch * 4 * n)
+            projected.withUnsafeBufferPointer(as: T.self) { px in w.withUnsafeBufferPointer(as: T.self) { pw in
+            h0.withUnsafeBufferPointer(as: T.self) { ph0 in c0.withUnsafeBufferPointer(as: T.self) { pc0 in
+            hs.withUnsafeMutableBufferPointer(as: T.self) { ph in cs.withUnsafeMutableBufferPointer(as: T.self) { pc in
+            gates.withUnsafeMutableBufferPointer(as: T.self) { pg in z.withUnsafeMutableBufferPointer { pz in
+                let (x, h, c, g, zb) = (px.baseAddress!, ph.baseAddress!, pc.baseAddress!, pg.baseAddress!, pz.baseAddress!)
+                for t in 0..<steps {
+                    for b in 0..<batch { (zb + b * 4 * n).update(from: x + (b * steps + t) * 4 * n, count: 4 * n) }
+                    let (hPrev, hStride) = t == 0 ? (ph0.baseAddress!, n) : (UnsafePointer(h + (t - 1) * n), steps * n)
+                    let (cPrev, cStride) = t == 0 ? (pc0.baseAddress!, n) : (UnsafePointer(c + (t - 1) * n), steps * n)
+                    gemmTyped(false, true, batch, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zb, 4 * n)
+                    lstmCellForward(UnsafePointer(zb), cPrev, cStride, g + t * 4 * n, c + t * n, h + t * n, steps * n,
+                                    batch: batch, hidden: n)
+                }
+            } } } } } } } }
+        }
+        if w.dtype == .float32 { forward(Float.self) } else { forward(Double.self) }
+        let last = { (s: Tensor) in s.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached }
+        let ys = [hs, last(hs), last(cs)]
+        let (savedGates, savedCells) = (gates, cs)
+        let outs = recordFused(ys, [projected, w, h0, c0], reference: { xs in
+            let r = lstmRecurrenceReference(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3])
+            return [r.outputs, r.hidden, r.cell]
+        }, fastPullback: { gs in
+            lstmRecurrenceBackward(gs, savedGates, savedCells, hs, w, h0, c0)
+        })
+        return (outs[0], outs[1], outs[2])
+    }
+
+    /// The LSTM recurrence composed of primitives (the fused primitive's reference).
+    public static func lstmRecurrenceReference(_ projected: Tensor, recurrentWeight w: Tensor, hidden h0: Tensor, cell c0: Tensor)
+        -> (outputs: Tensor, hidden: Tensor, cell: Tensor) {
+        var h = h0, c = c0
+        var hs: [Tensor] = []
+        for x in projected.unstacked(axis: 1) {
+            let z = Tensor.linear(h, weight: w, bias: nil) + x
+            let p = z.split(count: 4, axis: -1)
+            let (i, f, g, o) = (p[0].sigmoid(), p[1].sigmoid(), p[2].tanh(), p[3].sigmoid())
+            c = f * c + i * g
+            h = o * c.tanh()
+            hs.append(h)
+        }
+        return (Tensor.stack(hs, axis: 1), h, c)
+    }
+
+    /// First-order reverse pass of `lstmRecurrence` from its saved gates and cells.
+    static func lstmRecurrenceBackward(_ gs: [Tensor?], _ gates: Tensor, _ cs: Tensor, _ hs: Tensor, _ w: Tensor,
+                                       _ h0: Tensor, _ c0: Tensor) -> [Tensor?] {
+        let (batch, steps, n) = (hs.shape[0], hs.shape[1], hs.shape[2])
+        var dz = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
+        var dw = Tensor(uninitializedShape: [4 * n, n], dtype: w.dtype)
+        var dh = gs[1]?.detached ?? Tensor.zeros(like: h0)
+        var dc = gs[2]?.detached ?? Tensor.zeros(like: c0)
+        dh = dh.cast(to: w.dtype) * 1  // own buffer
+        dc = dc * 1
+        let gOut = gs[0]?.detached
+        // h_{t−1} for every step, for ∂W_hh = Σ_t dz_tᵀ·h_{t−1} in one GEMM.
+        let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
+        func run<T: TensorFloat>(_ type: T.Type) {
+            var dhNext = [T](repeating: 0, count: batch * n)
+            gates.withUnsafeBufferPointer(as: T.self) { pg in cs.withUnsafeBufferPointer(as: T.self) { pc in
+            c0.withUnsafeBufferPointer(as: T.self) { pc0 in w.withUnsafeBufferPointer(as: T.self) { pw in
+            dz.withUnsafeMutableBufferPointer(as: T.self) { pdz in dh.withUnsafeMutableBufferPointer(as: T.self) { pdh in
+            dc.withUnsafeMutableBufferPointer(as: T.self) { pdc in dhNext.withUnsafeMutableBufferPointer { pn in
+                let addOutput: (Int) -> Void = { t in
+                    guard let gOut else { return }
+                    gOut.withUnsafeBufferPointer(as: T.self) { po in
+                        for b in 0..<batch {
+                            let src = po.baseAddress! + (b * steps + t) * n, dst = pdh.baseAddress! + b * n
+                            for j in 0..<n { dst[j] += src[j] }
+                        }
+                    }
+                }
+                for t in stride(from: steps - 1, through: 0, by: -1) {
+                    addOutput(t)
+                    let (cPrev, cStride) = t == 0 ? (pc0.baseAddress!, n) : (pc.baseAddress! + (t - 1) * n, steps * n)
+                    lstmCellBackward(pg.baseAddress! + t * 4 * n, pc.baseAddress! + t * n, cPrev, cStride, steps * n,
+                                     UnsafePointer(pdh.baseAddress!), pdc.baseAddress!, pdz.baseAddress! + t * 4 * n, batch: batch, hidden: n)
+                    // ∂L/∂h_{t−1} = dz_t · W_hh
+                    gemmTyped(false, false, batch, n, 4 * n, UnsafePointer(pdz.baseAddress! + t * 4 * n), steps * 4 * n,
+                              pw.baseAddress!, n, 0, pn.baseAddress!, n)
+                    pdh.baseAddress!.update(from: pn.baseAddress!, count: batch * n)
+                }
+            } } } } } } } }
+            dz.withUnsafeBufferPointer(as: T.self) { pdz in hPrev.withUnsafeBufferPointer(as: T.self) { php in
+                dw.withUnsafeMutableBufferPointer(as: T.self) { pdw in
+                    gemmTyped(true, false, 4 * n, n, batch * steps, pdz.baseAddress!, 4 * n, php.baseAddress!, n, 0, pdw.baseAddress!, n)
+                } } }
+        }
+        if w.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        return [dz, dw, dh, dc]
+    }
+}
+
+/// The GEMM of FluxionKernels for either float type (α = 1).
+@inline(__always)
+func gemmTyped<T: TensorFloat>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
+                               _ b: UnsafePointer<T>, _ ldb: Int, _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+    if T.self == Float.self {
+        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda: lda,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb, beta: Float(beta),
+             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
+    } else {
+        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda: lda,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb: ldb, beta: Double(beta),
+             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
+    }
+}

@@ -1,0 +1,49 @@
+import XCTest
+import FluxionCore
+import _FluxionTestSupport
+
+/// The fused LSTM recurrence against its reference built from primitives.
+final class RecurrenceTests: XCTestCase {
+    func inputs(_ dtype: DType, batch: Int = 3, steps: Int = 5, hidden: Int = 11) -> [Tensor] {
+        var rng = SeededGenerator(seed: 2)
+        return [Tensor.randomNormal(shape: [batch, steps, 4 * hidden], dtype: dtype, using: &rng),
+                Tensor.randomNormal(shape: [4 * hidden, hidden], standardDeviation: 0.3, dtype: dtype, using: &rng),
+                Tensor.randomNormal(shape: [batch, hidden], dtype: dtype, using: &rng),
+                Tensor.randomNormal(shape: [batch, hidden], dtype: dtype, using: &rng)]
+    }
+
+    func fused(_ x: [Tensor]) -> [Tensor] {
+        let r = Tensor.lstmRecurrence(x[0], recurrentWeight: x[1], hidden: x[2], cell: x[3])
+        return [r.outputs, r.hidden, r.cell]
+    }
+    func reference(_ x: [Tensor]) -> [Tensor] {
+        let r = Tensor.lstmRecurrenceReference(x[0], recurrentWeight: x[1], hidden: x[2], cell: x[3])
+        return [r.outputs, r.hidden, r.cell]
+    }
+
+    func testFusedMatchesReference() {
+        for (dtype, tol) in [(DType.float64, 1e-12), (.float32, 2e-5)] {
+            for hidden in [11, 16] {  // a SIMD tail and whole vectors
+                let x = inputs(dtype, hidden: hidden)
+                let (a, b) = (fused(x), reference(x))
+                for i in 0..<3 { assertClose(a[i], b[i], relativeTolerance: tol, absoluteTolerance: tol, "\(dtype) H=\(hidden) output \(i)") }
+                var rng = SeededGenerator(seed: 5)
+                let u = a.map { Tensor.randomNormal(shape: $0.shape, dtype: dtype, using: &rng) }
+                func loss(_ outs: [Tensor]) -> Tensor {
+                    zip(outs, u).map { ($0 * $1).sum() }.reduce(Tensor.zeros(shape: [], dtype: dtype), +)
+                }
+                let ga = gradient(at: x) { loss(self.fused($0)) }, gb = gradient(at: x) { loss(self.reference($0)) }
+                for i in 0..<4 { assertClose(ga[i], gb[i], relativeTolerance: tol * 10, absoluteTolerance: tol * 10, "\(dtype) H=\(hidden) gradient \(i)") }
+                // only the final state receives a cotangent
+                let gc = gradient(at: x) { self.fused($0)[2].sum() }, gd = gradient(at: x) { self.reference($0)[2].sum() }
+                for i in 0..<4 { assertClose(gc[i], gd[i], relativeTolerance: tol * 10, absoluteTolerance: tol * 10, "\(dtype) final-cell gradient \(i)") }
+            }
+        }
+    }
+
+    func testGradientCheckFirstAndSecondOrder() {
+        let x = inputs(.float64, batch: 2, steps: 3, hidden: 3)
+        let f: ([Tensor]) -> Tensor = { xs in let r = Tensor.lstmRecurrence(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3]); return r.outputs * 2 + r.cell.unsqueezed(axis: 1) }
+        for failure in GradientCheck.check(f, at: x, label: "lstmRecurrence") { XCTFail(failure) }
+    }
+}

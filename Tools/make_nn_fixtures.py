@@ -157,6 +157,51 @@ def optimisers():
     save("optimisers", t)
 
 
+def recurrent():
+    """nn.RNN / nn.LSTM / nn.GRU (2 layers, bidirectional, batch_first) and the single-step cells."""
+    for name, cls in [("rnn", nn.RNN), ("lstm", nn.LSTM), ("gru", nn.GRU)]:
+        torch.manual_seed(3)
+        net = cls(5, 6, num_layers=2, bidirectional=True, batch_first=True)
+        x = torch.randn(3, 4, 5, requires_grad=True)
+        h0 = torch.randn(4, 3, 6, requires_grad=True)
+        t = {"input": x, "h0": h0}
+        if name == "lstm":
+            c0 = torch.randn(4, 3, 6, requires_grad=True)
+            out, (hn, cn) = net(x, (h0, c0))
+            t["c0"] = c0
+        else:
+            out, hn = net(x, h0)
+        u, uh = torch.randn_like(out), torch.randn_like(hn)
+        loss = (out * u).sum() + (hn * uh).sum()
+        t.update({"output": out, "hn": hn, "cot.output": u, "cot.hn": uh})
+        if name == "lstm":
+            uc = torch.randn_like(cn)
+            loss = loss + (cn * uc).sum()
+            t.update({"cn": cn, "cot.cn": uc})
+        loss.backward()
+        t["grad.input"], t["grad.h0"] = x.grad, h0.grad
+        if name == "lstm":
+            t["grad.c0"] = c0.grad
+        for k, p in net.named_parameters():
+            t["param." + k] = p
+            t["grad.param." + k] = p.grad
+        save("recurrent_" + name, t)
+    for name, cls in [("lstmcell", nn.LSTMCell), ("grucell", nn.GRUCell), ("rnncell", nn.RNNCell)]:
+        torch.manual_seed(4)
+        cell = cls(5, 6)
+        x, h = torch.randn(3, 5), torch.randn(3, 6)
+        t = {"input": x, "h": h}
+        if name == "lstmcell":
+            c = torch.randn(3, 6)
+            hn, cn = cell(x, (h, c))
+            t.update({"c": c, "hn": hn, "cn": cn})
+        else:
+            t["hn"] = cell(x, h)
+        for k, p in cell.named_parameters():
+            t["param." + k] = p
+        save(name, t)
+
+
 def roundtrip():
     """A PyTorch state dict saved as safetensors, with an input and the module's output."""
     torch.manual_seed(2)
@@ -171,5 +216,6 @@ if __name__ == "__main__":
     layers()
     losses()
     optimisers()
+    recurrent()
     roundtrip()
     print("fixtures written to", os.path.normpath(OUT))

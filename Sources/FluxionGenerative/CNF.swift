@@ -72,7 +72,8 @@ public func valueAndTrace(of f: (Tensor) -> Tensor, at x: Tensor, probes: Tensor
 ///
 /// Augmented state [z, ℓ] with dℓ/dt = tr(∂v/∂z), integrated from t = 0 (data) to 1 (prior):
 /// log p(x) = log N(z₁; 0, I) + ℓ(1). Sampling integrates dz/dt = v backward from z₁ ~ N(0, I).
-/// The Hutchinson probes are drawn once per solve (FFJORD). Shapes: x [B, d].
+/// The Hutchinson probes are drawn once per solve (FFJORD). Shapes: x [B, d]. The traces are
+/// forward-mode derivatives, so the log-density must not be computed inside `withoutDerivatives`.
 public struct ContinuousNormalizingFlow<Model: TimeConditionedModel>: ParameterTree {
     public var model: Model
     public var trace: TraceEstimator

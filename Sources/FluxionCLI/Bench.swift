@@ -46,6 +46,10 @@ enum BenchWorkloads {
         "rectflow2d": { _, s in ("steps/s", rectflow2d(seconds: s)) },
         "ddpm2d": { _, s in ("steps/s", ddpm2d(seconds: s)) },
         "cnf2d": { _, s in ("steps/s", cnf2d(seconds: s)) },
+        "ddpm2d": { _, s in ("steps/s", ddpm2d(seconds: s)) },
+        "cnf2d": { _, s in ("steps/s", cnf2d(seconds: s)) },
+        "charlstm": { _, s in ("steps/s", charlstm(seconds: s)) },
+        "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
     ]
     static var names: [String] { (all.keys + ["checkpoint"]).sorted() }
 
@@ -53,12 +57,27 @@ enum BenchWorkloads {
         for _ in 0..<warmup { step() }
         var n = 0
         let start = DispatchTime.now().uptimeNanoseconds
+        let cpuStart = processCPUSeconds()
         while true {
             step()
             n += 1
             let dt = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if dt >= seconds && n >= 3 { return Double(n) / dt }
+            if dt >= seconds && n >= 3 {
+                // FLUXION_BENCH_CPU=1: steps per CPU-second of this process (for A/B comparisons of
+                // one-thread runs on a machine busy with other work; not what compare.py reports).
+                if ProcessInfo.processInfo.environment["FLUXION_BENCH_CPU"] == "1" {
+                    return Double(n) / (processCPUSeconds() - cpuStart)
+                }
+                return Double(n) / dt
+            }
         }
+    }
+
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Rectified flow on two moons, batch 1024: velocity MLP 3-256-256-256-2 with SiLU on [x_t, t],
@@ -80,6 +99,53 @@ enum BenchWorkloads {
             let target = x1 - x0
             let g = gradient(at: net) { net in (net(input) - target).squared().mean() }
             optimizer.update(&net, along: g)
+        }
+    }
+
+    /// RealNVP on two moons, batch 512 (WORKLOADS.md, `w_realnvp2d`): 8 affine couplings with masks
+    /// [1,0]/[0,1], nets Linear(2,128)-ReLU-Linear(128,128)-ReLU-Linear(128,4), s = tanh(s)·(1−b);
+    /// loss −mean log N(z; 0, I) − mean log-det; Adam lr 1e-3. The library's `NormalizingFlow`.
+    static func realnvp2d(seconds: Double) -> Double {
+        var rng = SeededGenerator(seed: 0)
+        var flow = try! FlowConfiguration(kind: "realnvp", eventShape: [2], couplingLayers: 8, hiddenSize: 128).makeFlow()
+        var optimizer = Adam(learningRate: 1e-3)
+        let batch = 512
+        let data = Toy2D.twoMoons(count: batch * 64, using: &rng)
+        var i = 0
+        return timed(seconds) {
+            let x = data[(i % 64) * batch..<(i % 64 + 1) * batch]
+            i += 1
+            let g = gradient(at: flow) { $0.negativeLogLikelihood(x) }
+            optimizer.update(&flow, along: g)
+        }
+    }
+
+    /// Character LSTM: vocabulary 65, embedding 64, one LSTM layer of 256, sequence 128, batch 32,
+    /// random tokens, next-token cross-entropy, Adam lr 2e-3.
+    static func charlstm(seconds: Double) -> Double {
+        var rng = SeededGenerator(seed: 0)
+        let (vocab, width, hidden, steps, batch) = (65, 64, 256, 128, 32)
+        struct Model: ParameterTree {
+            var embedding: Embedding
+            var lstm: Recurrent
+            var head: Linear
+            mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+                embedding.visitParameters(prefix: Self.join(prefix, "embedding"), body)
+                lstm.visitParameters(prefix: Self.join(prefix, "lstm"), body)
+                head.visitParameters(prefix: Self.join(prefix, "head"), body)
+            }
+        }
+        var model = Model(embedding: Embedding(count: vocab, embeddingSize: width, using: &rng),
+                          lstm: Recurrent(.lstm, inputSize: width, hiddenSize: hidden, using: &rng),
+                          head: Linear(inputSize: hidden, outputSize: vocab, using: &rng))
+        var optimizer = Adam(learningRate: 2e-3)
+        let tokens = Tensor((0..<(batch * (steps + 1))).map { _ in Int32(rng.next() % UInt64(vocab)) }, shape: [batch, steps + 1])
+        let inputs = tokens.sliced(axis: 1, 0..<steps), targets = tokens.sliced(axis: 1, 1..<(steps + 1))
+        return timed(seconds) {
+            let g = gradient(at: model) { m in
+                crossEntropy(logits: m.head(m.lstm(m.embedding(inputs))), labels: targets)
+            }
+            optimizer.update(&model, along: g)
         }
     }
 }

@@ -46,8 +46,6 @@ enum BenchWorkloads {
         "rectflow2d": { _, s in ("steps/s", rectflow2d(seconds: s)) },
         "ddpm2d": { _, s in ("steps/s", ddpm2d(seconds: s)) },
         "cnf2d": { _, s in ("steps/s", cnf2d(seconds: s)) },
-        "ddpm2d": { _, s in ("steps/s", ddpm2d(seconds: s)) },
-        "cnf2d": { _, s in ("steps/s", cnf2d(seconds: s)) },
         "charlstm": { _, s in ("steps/s", charlstm(seconds: s)) },
         "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
     ]

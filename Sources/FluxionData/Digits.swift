@@ -64,7 +64,7 @@ public struct Digits {
 
 /// Shuffled mini-batches over `count` examples, epoch after epoch, driven by an explicit generator:
 /// each epoch is a fresh Fisher–Yates permutation; the last incomplete batch of an epoch is dropped.
-public struct ShuffledBatches: Sendable, Codable {
+public struct ShuffledBatches: Sendable, Codable, Equatable {
     public let count: Int
     public let batchSize: Int
     var order: [Int] = []

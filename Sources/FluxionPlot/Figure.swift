@@ -107,6 +107,8 @@ public struct Figure {
         }
     }
     var series: [Series] = []
+    /// A heat map filling the plot area under the series (see `FlowPlots.swift`).
+    public var heatMap: HeatMap?
 
     public init(width: Int = 800, height: Int = 560, title: String = "", xLabel: String = "", yLabel: String = "",
                 xRange: ClosedRange<Double>? = nil, yRange: ClosedRange<Double>? = nil, textScale: Int = 2) {
@@ -194,6 +196,7 @@ public struct Figure {
         let axes = Axes(xRange: xr, yRange: yr, left: left, top: top,
                         width: max(width - left - 12 * s, 10), height: max(height - top - bottom, 10))
         axes.draw(on: &canvas, scale: s)
+        if let heatMap { heatMap.paint(on: &canvas, axes) }
         if !title.isEmpty { canvas.drawText(title, x: width / 2, y: 7 * s, color: .black, scale: s, alignment: .center) }
         if !xLabel.isEmpty {
             canvas.drawText(xLabel, x: axes.left + axes.width / 2, y: height - 11 * s, color: .black, scale: s, alignment: .center)

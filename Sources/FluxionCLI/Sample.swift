@@ -1,0 +1,90 @@
+import ArgumentParser
+import Fluxion
+import Foundation
+
+/// Opens the model type of a run folder and calls `body` with the loaded run.
+protocol RunVisitor {
+    associatedtype Result
+    func visit<M: RunModel>(_ run: TrainingRun<M>) throws -> Result
+}
+
+func withRun<V: RunVisitor>(_ folder: String, _ visitor: V) throws -> V.Result {
+    let config: RunConfiguration
+    do { config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder) } catch { throw cleanError(error) }
+    guard let type = RunModels.registry[config.model] else { throw ValidationError("\(folder)/config.json: unknown model '\(config.model)'") }
+    func open<M: RunModel>(_ type: M.Type) throws -> V.Result {
+        let run: TrainingRun<M>
+        do { run = try TrainingRun<M>.load(folder: folder) } catch { throw cleanError(error) }
+        return try visitor.visit(run)
+    }
+    return try open(type)
+}
+
+/// `fluxion sample RUN`: draws samples from a trained run, writes a PNG and an .npy file.
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Draw samples from a trained run (PNG and .npy).")
+
+    @Argument(help: "The run folder.") var folder: String
+    @Option(help: "Number of samples.") var count: Int = 2000
+    @Option(help: "Prior temperature (flows; < 1 gives cleaner samples).") var temperature: Double = 1
+    @Option(help: "Integration steps (ODE/diffusion models).") var steps: Int?
+    @Option(help: "ODE solver (ODE/diffusion models).") var solver: String?
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Output PNG (default RUN/samples-T<temperature>.png; the .npy goes beside it).") var out: String?
+
+    func run() throws {
+        guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000, got \(count)") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be non-negative, got \(temperature)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        try withRun(folder, Visitor(command: self))
+    }
+
+    struct Visitor: RunVisitor {
+        let command: Sample
+        func visit<M: RunModel>(_ run: TrainingRun<M>) throws {
+            var rng = SeededGenerator(seed: command.seed)
+            let options = SampleOptions(temperature: command.temperature, steps: command.steps, solver: command.solver)
+            let started = Date()
+            let samples = withoutDerivatives { run.model.sample(count: command.count, options: options, using: &rng) }
+            let seconds = Date().timeIntervalSince(started)
+            let png = command.out ?? (run.folder as NSString).appendingPathComponent("samples-T\(String(format: "%g", command.temperature)).png")
+            let npy = (png as NSString).deletingPathExtension + ".npy"
+            let shown = run.data.isImage ? samples[0..<Swift.min(100, command.count)] : samples
+            do {
+                try RunPictures.samples(shown, data: run.data, title: "\(run.configuration.model) on \(run.configuration.data): \(command.count) samples, T = \(String(format: "%g", command.temperature))", to: png)
+                try NPY.write(samples, to: npy)
+            } catch { throw cleanError(error) }
+            print(String(format: "%d samples in %.2f s (step %d of the run); wrote %@ and %@", command.count, seconds, run.state.step, png, npy))
+            let flat = samples.reshaped(to: [command.count, -1])
+            print("sample mean " + flat.mean(axis: 0).scalars.prefix(4).map { String(format: "%.4f", $0) }.joined(separator: ", ")
+                  + (flat.shape[1] > 4 ? ", ..." : "") + "; data mean " + run.data.test.reshaped(to: [run.data.test.shape[0], -1]).mean(axis: 0).scalars.prefix(4).map { String(format: "%.4f", $0) }.joined(separator: ", "))
+        }
+    }
+}
+
+/// `fluxion eval RUN`: held-out figures of a trained run; the last line is one JSON object.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Held-out figures of a trained run; the last line is one JSON object.")
+
+    @Argument(help: "The run folder.") var folder: String
+    @Option(help: "Random seed (models whose figures are stochastic).") var seed: UInt64 = 2
+
+    func run() throws { try withRun(folder, Visitor(seed: seed)) }
+
+    struct Visitor: RunVisitor {
+        let seed: UInt64
+        func visit<M: RunModel>(_ run: TrainingRun<M>) throws {
+            var rng = SeededGenerator(seed: seed)
+            let figures = run.model.evaluate(run.data.test, data: run.data, using: &rng)
+            print("\(run.configuration.model) on \(run.configuration.data), step \(run.state.step) of \(run.configuration.steps), \(run.model.parameterCount) parameters")
+            for f in figures { print("  \(pad(f.name, 16)) \(String(format: "%.6g", f.value))") }
+            if figures.contains(where: { $0.name == "nll_nats" }) {
+                print("  (nll_nats: mean −ln p(x) over the held-out set, in nats\(run.data.isImage ? "; bits_per_dim on the 17-level digits, (nll + 64 ln 17)/(64 ln 2)" : ""))")
+            }
+            var record: [String: Any] = ["run": run.folder, "model": run.configuration.model, "data": run.configuration.data, "step": run.state.step]
+            for f in figures { record[f.name] = f.value.isFinite ? (f.value * 1e6).rounded() / 1e6 : String(f.value) }
+            let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

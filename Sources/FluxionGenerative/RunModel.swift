@@ -1,0 +1,112 @@
+import Foundation
+import FluxionNN
+import FluxionOptim
+import FluxionData
+
+/// A generative model that the `fluxion train NAME`, `fluxion sample RUN` and `fluxion eval RUN`
+/// commands can drive. To add a model (DDPM, rectified flow, CNF, ...):
+///
+/// 1. Write a type conforming to `RunModel` (a `ParameterTree`: it lists its parameters, so the
+///    run saves them as `model.safetensors` with PyTorch-style names and Adam can update them).
+/// 2. `resolve` fills the model's defaults into `configuration.options` (string keys such as
+///    `"hidden"`, `"layers"`, `"solver"`; the CLI's `--hidden`, `--layers` and `--set key=value`
+///    write there) and rejects bad values with a thrown `FluxionError(.invalidArgument, ...)`:
+///    the CLI prints it as one line. Everything needed to rebuild the model must end up in the
+///    configuration, which is written to `config.json`.
+/// 3. `init(configuration:data:)` builds the model deterministically from the configuration
+///    (seeded by `configuration.seed`), so that `sample`/`eval`/`--resume` can rebuild it and
+///    then load the saved parameters.
+/// 4. `loss` is the training objective on one batch [B, eventShape...] (differentiated with
+///    respect to `self`); draw any noise from `rng`, which the run checkpoints, so `--resume`
+///    is exact.
+/// 5. `sample` returns [count, eventShape...] in data space; `evaluate` returns held-out figures
+///    (name, value) such as `nll_nats`, `bits_per_dim`; `logDensity` (optional) enables the
+///    density heat map for 2-D data.
+/// 6. Add `"name": YourModel.self` to `RunModels.registry`.
+///
+/// The run loop (`TrainingRun`) does the rest: batches, Adam, checkpoints, metrics, resume.
+public protocol RunModel: ParameterTree {
+    /// Checks and completes `configuration.options` with this model's defaults for `data`.
+    static func resolve(_ configuration: inout RunConfiguration, data: RunDataset) throws
+    /// Builds a fresh model (initialised from `configuration.seed`).
+    init(configuration: RunConfiguration, data: RunDataset) throws
+    /// Data-dependent initialisation on the first training batch (ActNorm). Default: nothing.
+    mutating func prepare(with batch: Tensor)
+    /// The scalar training loss on `batch` [B, eventShape...].
+    func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor
+    /// `count` samples [count, eventShape...] in data space.
+    func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor
+    /// Held-out figures on `test` [N, eventShape...], e.g. ("nll_nats", 1.2), ("bits_per_dim", 1.9).
+    func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)]
+    /// log p(x) per sample [N] when the model has a tractable density (heat maps); nil otherwise.
+    func logDensity(_ x: Tensor) -> Tensor?
+}
+
+extension RunModel {
+    public mutating func prepare(with batch: Tensor) {}
+    public func logDensity(_ x: Tensor) -> Tensor? { nil }
+}
+
+/// Options of `fluxion sample` passed to `RunModel.sample`.
+public struct SampleOptions: Sendable {
+    /// Prior temperature (flows): 1 samples the model; < 1 gives cleaner, less diverse samples.
+    public var temperature: Double
+    /// Integration steps and solver name (ODE/diffusion models); nil = the model's default.
+    public var steps: Int?
+    public var solver: String?
+
+    public init(temperature: Double = 1, steps: Int? = nil, solver: String? = nil) {
+        self.temperature = temperature; self.steps = steps; self.solver = solver
+    }
+}
+
+/// The models known to `fluxion train`. Add new models here.
+public enum RunModels {
+    public static let registry: [String: any RunModel.Type] = [
+        "nice": FlowRunModel.self,
+        "realnvp": FlowRunModel.self,
+        "glow": FlowRunModel.self,
+    ]
+    public static var names: [String] { registry.keys.sorted() }
+}
+
+/// Everything a run needs to be rebuilt and resumed: written as the run folder's `config.json`.
+public struct RunConfiguration: Codable, Equatable, Sendable {
+    /// The registry name of the model ("realnvp").
+    public var model: String
+    /// The data set name (`RunDataset.names`).
+    public var data: String
+    public var steps: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    public var seed: UInt64
+    /// Steps between checkpoints (model, optimiser, generator state, metrics).
+    public var checkpointEvery: Int
+    /// Model-specific settings, completed by `RunModel.resolve`.
+    public var options: [String: String]
+
+    public init(model: String, data: String, steps: Int = 2000, batchSize: Int = 256, learningRate: Double = 1e-3,
+                seed: UInt64 = 0, checkpointEvery: Int = 500, options: [String: String] = [:]) {
+        self.model = model; self.data = data; self.steps = steps; self.batchSize = batchSize
+        self.learningRate = learningRate; self.seed = seed; self.checkpointEvery = checkpointEvery; self.options = options
+    }
+
+    /// An integer option, or `fallback` when absent; a non-integer value throws.
+    public func integer(_ key: String, default fallback: Int) throws -> Int {
+        guard let text = options[key] else { return fallback }
+        guard let v = Int(text) else { throw FluxionError(.invalidArgument, "option \(key)=\(text) is not an integer") }
+        return v
+    }
+
+    /// A floating-point option, or `fallback` when absent; a non-number throws.
+    public func number(_ key: String, default fallback: Double) throws -> Double {
+        guard let text = options[key] else { return fallback }
+        guard let v = Double(text), v.isFinite else { throw FluxionError(.invalidArgument, "option \(key)=\(text) is not a finite number") }
+        return v
+    }
+
+    /// Sets `key` to `value` unless it is already set.
+    public mutating func setDefault(_ key: String, _ value: String) {
+        if options[key] == nil { options[key] = value }
+    }
+}

@@ -5,8 +5,15 @@
 // each kc x NR. Edges are zero-padded so the micro-kernel always runs a full tile; partial tiles
 // are written through a small temporary (storeEdge).
 //
-// Threading: packing and the tile loop are each one ThreadPool.parallelFor with dynamically
-// scheduled items, used only when the problem is large enough (parallelMinWork).
+// Threading (only when m*n*k >= GemmTuning.parallelMinWork), per (jc, pc, ic) block:
+//  - wide (>= 4*threads NR-panels): A is packed first (in parallel when large), then one
+//    parallelFor over column slabs; each item packs its own B panels and computes all rows, so
+//    packed B stays in the cache of the core that uses it;
+//  - narrow: one parallelFor packs A and B, a second one computes (rows x columns) tiles.
+// Items are many more than threads and handed out dynamically (see ThreadPool).
+// Small problems (work < smallWork, m <= smallM or n <= smallN) take the direct path in
+// GemmSmall.swift. gemm is reentrant: buffers come from a locked cache, and a caller that finds
+// the pool busy runs its parallel loops inline.
 
 #if canImport(Glibc)
 import Glibc
@@ -16,13 +23,15 @@ import Musl
 import Darwin
 #endif
 
-protocol GemmScalar: BinaryFloatingPoint {
+protocol GemmScalar: BinaryFloatingPoint, SIMDScalar, Codable {
     associatedtype Vector: SIMD where Vector.Scalar == Self
     static var mr: Int { get }
     static var nr: Int { get }
     static var kcBlock: Int { get }
     static var mcBlock: Int { get }
     static var ncBlock: Int { get }
+    /// dst[p * ldd + j] = src[j * lds + p] for a Vector.scalarCount-square block.
+    static func transposeBlock(_ src: UnsafePointer<Self>, _ lds: Int, _ dst: UnsafeMutablePointer<Self>, _ ldd: Int)
     static func microKernel(_ kc: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>,
                             _ c: UnsafeMutablePointer<Self>, _ ldc: Int, _ mr: Int, _ nr: Int,
                             _ alpha: Self, _ beta: Self)
@@ -30,11 +39,13 @@ protocol GemmScalar: BinaryFloatingPoint {
 
 /// Tuning thresholds (in multiply-adds, m*n*k).
 enum GemmTuning {
-    /// Below this, or when m <= smallM, the direct (unpacked) path is used.
+    /// Below this work, or when m <= smallM or n <= smallN, the direct (unpacked) path is used.
     static let smallWork = 40 * 40 * 40
     static let smallM = 4
+    /// Below this width the packed path would waste most of each NR-wide panel.
+    static let smallN = 8
     /// Minimum m*n*k before the work is split over threads.
-    static let parallelMinWork = 96 * 96 * 96
+    static let parallelMinWork = 128 * 128 * 128
     /// Rows of A packed at once (multiple of mr and mcBlock).
     static let mBig = 1536
 }
@@ -113,23 +124,28 @@ func packB<T: GemmScalar>(_ b: UnsafePointer<T>, _ rsB: Int, _ csB: Int, _ p0: I
         let w = min(nr, cols - j)
         let d = dst + j * kc
         let src = b + p0 * rsB + (j0 + j) * csB
+        let vw = T.Vector.scalarCount // nr == 2 * vw
         if w == nr && csB == 1 {
             for p in 0..<kc {
-                let s = src + p * rsB
-                let dp = d + p * nr
-                for jj in 0..<nr { dp[jj] = s[jj] }
+                let s = UnsafeRawPointer(src + p * rsB)
+                let dp = UnsafeMutableRawPointer(d + p * nr)
+                dp.storeBytes(of: s.loadUnaligned(as: T.Vector.self), as: T.Vector.self)
+                dp.storeBytes(of: s.loadUnaligned(fromByteOffset: vw * MemoryLayout<T>.stride, as: T.Vector.self),
+                              toByteOffset: vw * MemoryLayout<T>.stride, as: T.Vector.self)
             }
         } else if w == nr {
-            // B stored transposed: each column j is contiguous in p. Transpose in 4-column strips.
-            var jj = 0
-            while jj < nr {
-                let s0 = src + jj * csB, s1 = s0 + csB, s2 = s1 + csB, s3 = s2 + csB
-                let dp = d + jj
-                for p in 0..<kc {
-                    let q = dp + p * nr
-                    q[0] = s0[p]; q[1] = s1[p]; q[2] = s2[p]; q[3] = s3[p]
-                }
-                jj += 4
+            // B stored transposed: each column j is contiguous in p. Transpose vw x vw blocks.
+            let kv = kc - kc % vw
+            var p = 0
+            while p < kv {
+                T.transposeBlock(src + p, csB, d + p * nr, nr)
+                T.transposeBlock(src + vw * csB + p, csB, d + p * nr + vw, nr)
+                p += vw
+            }
+            while p < kc {
+                let dp = d + p * nr
+                for jj in 0..<nr { dp[jj] = src[jj * csB + p] }
+                p += 1
             }
         } else {
             for p in 0..<kc {
@@ -193,7 +209,7 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     let rsA = transA ? 1 : lda, csA = transA ? lda : 1
     let rsB = transB ? 1 : ldb, csB = transB ? ldb : 1
     let work = m * n * k
-    if work < GemmTuning.smallWork || m <= GemmTuning.smallM {
+    if work < GemmTuning.smallWork || m <= GemmTuning.smallM || n <= GemmTuning.smallN {
         gemmSmall(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc)
         return
     }
@@ -230,8 +246,31 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
                     if packBToo { packB(b, rsB, csB, pc, kc, jc, nc, bufB) }
                     packA(a, rsA, csA, ic, mc, pc, kc, bufA)
                     computeTile(0, mc, 0, nc, kc, bufA, bufB, c + ic * ldc + jc, ldc, alpha, betaEff)
+                } else if bPanels >= 4 * threads {
+                    // Wide: shared A is packed first (in parallel only when large); then each
+                    // item owns a column slab, packs its own B panels and computes all rows, so
+                    // packed B stays in the cache of the core that uses it. One barrier fewer.
+                    let aGroup = 8
+                    let aTasks = (aPanels + aGroup - 1) / aGroup
+                    if aTasks >= 2 && mc * kc >= 8 * 1024 {
+                        pool.parallelFor(aTasks) { t in
+                            let i = t * aGroup * mr
+                            packA(a, rsA, csA, ic + i, min(aGroup * mr, mc - i), pc, kc, bufA + i * kc)
+                        }
+                    } else {
+                        packA(a, rsA, csA, ic, mc, pc, kc, bufA)
+                    }
+                    let slabs = min(bPanels, (mc >= 512 ? 4 : 8) * threads)
+                    let sw = (bPanels + slabs - 1) / slabs * nr
+                    let slabsN = (nc + sw - 1) / sw
+                    let cBase = c + ic * ldc + jc
+                    pool.parallelFor(slabsN) { t in
+                        let j0 = t * sw, w = min(sw, nc - j0)
+                        packB(b, rsB, csB, pc, kc, jc + j0, w, bufB + j0 * kc)
+                        computeTile(0, mc, j0, w, kc, bufA, bufB, cBase, ldc, alpha, betaEff)
+                    }
                 } else {
-                    // Phase 1: packing, in groups of panels.
+                    // Narrow: pack A and B together, then split into (rows x columns) tiles.
                     let aGroup = 8, bGroup = 8
                     let aTasks = (aPanels + aGroup - 1) / aGroup
                     let bTasks = packBToo ? (bPanels + bGroup - 1) / bGroup : 0
@@ -244,7 +283,7 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
                             packA(a, rsA, csA, ic + i, min(aGroup * mr, mc - i), pc, kc, bufA + i * kc)
                         }
                     }
-                    // Phase 2: tiles of (mt x nt), many more than threads for dynamic balance.
+                    // Tiles of (mt x nt), many more than threads for dynamic balance.
                     let rowTiles = (mc + mcB - 1) / mcB
                     let mt = roundUp((mc + rowTiles - 1) / rowTiles, mr)
                     let rowTilesN = (mc + mt - 1) / mt

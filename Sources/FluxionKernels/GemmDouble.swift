@@ -17,6 +17,23 @@ extension Double: GemmScalar {
     @inline(__always) static var mcBlock: Int { 96 }
     @inline(__always) static var ncBlock: Int { 4096 }
 
+    /// dst[p * ldd + j] = src[j * lds + p] for a 4 x 4 block.
+    @inline(__always)
+    static func transposeBlock(_ src: UnsafePointer<Double>, _ lds: Int,
+                               _ dst: UnsafeMutablePointer<Double>, _ ldd: Int) {
+        typealias V = SIMD4<Double>
+        @inline(__always) func ld(_ j: Int) -> V { UnsafeRawPointer(src + j * lds).loadUnaligned(as: V.self) }
+        var v0 = ld(0), v1 = ld(1), v2 = ld(2), v3 = ld(3)
+        for _ in 0..<2 {
+            let n0 = V(lowHalf: v0.evenHalf, highHalf: v1.evenHalf), n2 = V(lowHalf: v0.oddHalf, highHalf: v1.oddHalf)
+            let n1 = V(lowHalf: v2.evenHalf, highHalf: v3.evenHalf), n3 = V(lowHalf: v2.oddHalf, highHalf: v3.oddHalf)
+            v0 = n0; v1 = n1; v2 = n2; v3 = n3
+        }
+        let d = UnsafeMutableRawPointer(dst), rs = ldd * 8
+        d.storeBytes(of: v0, as: V.self); d.storeBytes(of: v1, toByteOffset: rs, as: V.self)
+        d.storeBytes(of: v2, toByteOffset: 2 * rs, as: V.self); d.storeBytes(of: v3, toByteOffset: 3 * rs, as: V.self)
+    }
+
     @inline(never)
     static func microKernel(_ kc: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>,
                             _ c: UnsafeMutablePointer<Double>, _ ldc: Int, _ mr: Int, _ nr: Int,

@@ -20,6 +20,27 @@ extension Float: GemmScalar {
     @inline(__always) static var mcBlock: Int { 96 }
     @inline(__always) static var ncBlock: Int { 4096 }
 
+    /// dst[p * ldd + j] = src[j * lds + p] for an 8 x 8 block (3 rounds of even/odd unshuffles).
+    @inline(__always)
+    static func transposeBlock(_ src: UnsafePointer<Float>, _ lds: Int,
+                               _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func ld(_ j: Int) -> V { UnsafeRawPointer(src + j * lds).loadUnaligned(as: V.self) }
+        var v0 = ld(0), v1 = ld(1), v2 = ld(2), v3 = ld(3), v4 = ld(4), v5 = ld(5), v6 = ld(6), v7 = ld(7)
+        for _ in 0..<3 {
+            let n0 = V(lowHalf: v0.evenHalf, highHalf: v1.evenHalf), n4 = V(lowHalf: v0.oddHalf, highHalf: v1.oddHalf)
+            let n1 = V(lowHalf: v2.evenHalf, highHalf: v3.evenHalf), n5 = V(lowHalf: v2.oddHalf, highHalf: v3.oddHalf)
+            let n2 = V(lowHalf: v4.evenHalf, highHalf: v5.evenHalf), n6 = V(lowHalf: v4.oddHalf, highHalf: v5.oddHalf)
+            let n3 = V(lowHalf: v6.evenHalf, highHalf: v7.evenHalf), n7 = V(lowHalf: v6.oddHalf, highHalf: v7.oddHalf)
+            v0 = n0; v1 = n1; v2 = n2; v3 = n3; v4 = n4; v5 = n5; v6 = n6; v7 = n7
+        }
+        let d = UnsafeMutableRawPointer(dst), rs = ldd * 4
+        d.storeBytes(of: v0, as: V.self); d.storeBytes(of: v1, toByteOffset: rs, as: V.self)
+        d.storeBytes(of: v2, toByteOffset: 2 * rs, as: V.self); d.storeBytes(of: v3, toByteOffset: 3 * rs, as: V.self)
+        d.storeBytes(of: v4, toByteOffset: 4 * rs, as: V.self); d.storeBytes(of: v5, toByteOffset: 5 * rs, as: V.self)
+        d.storeBytes(of: v6, toByteOffset: 6 * rs, as: V.self); d.storeBytes(of: v7, toByteOffset: 7 * rs, as: V.self)
+    }
+
     /// 6x16 tile: c[0..<mr, 0..<nr] = alpha * (Ap * Bp) + beta * c. Ap: kc x 6 (6 per step),
     /// Bp: kc x 16 (16 per step), both zero-padded.
     @inline(never)

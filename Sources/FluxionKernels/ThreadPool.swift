@@ -44,15 +44,25 @@ public final class ThreadPool: @unchecked Sendable {
     private static let countMask = closedBit - 1
 
     private let requested: Atomic<Int>
-    private let spinNs = Atomic<Int>(50_000)
-    private let generation = Atomic<Int>(0)
-    private let nextItem = Atomic<Int>(0)
+    private let spinNs = Atomic<Int>(100_000)
+    // The three hot atomics live on separate 128-byte lines: workers spin reading `generation`
+    // while the caller hammers `nextItem`; sharing a line made every item a cache-line transfer.
+    private let slots: UnsafeMutablePointer<Atomic<Int>>
+    private var generation: UnsafeMutablePointer<Atomic<Int>> { slots }
+    private var nextItem: UnsafeMutablePointer<Atomic<Int>> { slots + 16 }
     /// closedBit | number of workers currently inside the job.
-    private let state = Atomic<Int>(0)
+    private var state: UnsafeMutablePointer<Atomic<Int>> { slots + 32 }
     private let busy = Atomic<Bool>(false)
     /// While now < contendedUntil (ns), workers sleep right after a job instead of spinning:
     /// set when the caller had to wait long for a worker (the worker's core is shared).
     private let contendedUntil = Atomic<Int>(0)
+    /// Time (ns) at which a worker last found it had been preempted during a long job.
+    private let workerPreemptedAt = Atomic<Int>(0)
+    /// Number of times the pool detected a long wait for a worker (diagnostics).
+    public var contentionCount: Int { contentionEvents.load(ordering: .relaxed) }
+    private let contentionEvents = Atomic<Int>(0)
+    private let serialUntil = Atomic<Int>(0)
+    private var lastContended = Int.min / 2 // only touched while `busy` is held
     private let shutdown = Atomic<Bool>(false)
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -71,6 +81,9 @@ public final class ThreadPool: @unchecked Sendable {
 
     public init(threadCount: Int) {
         requested = Atomic(max(1, threadCount))
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 48 * 8, alignment: 128)
+        slots = raw.bindMemory(to: Atomic<Int>.self, capacity: 48)
+        for i in 0..<48 { (slots + i).initialize(to: Atomic(0)) }
         mutex = .allocate(capacity: 1)
         wakeCond = .allocate(capacity: 1)
         doneCond = .allocate(capacity: 1)
@@ -91,6 +104,8 @@ public final class ThreadPool: @unchecked Sendable {
         wakeCond.deallocate()
         doneCond.deallocate()
         mutex.deallocate()
+        slots.deinitialize(count: 48)
+        UnsafeMutableRawPointer(slots).deallocate()
     }
 
     /// Runs `body(i)` for every `i` in `0..<iterations`, on up to `threadCount` threads (the caller
@@ -105,6 +120,10 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         defer { busy.store(false, ordering: .releasing) }
+        if serialUntil.load(ordering: .relaxed) != 0 && Self.nowNs() < serialUntil.load(ordering: .relaxed) {
+            for i in 0..<iterations { body(i) }
+            return
+        }
         if workers.count < threads - 1 { spawnWorkers(threads - 1) }
 
         withoutActuallyEscaping(body) { escapable in
@@ -113,43 +132,67 @@ public final class ThreadPool: @unchecked Sendable {
                 jobBody = UnsafeMutableRawPointer(fp)
                 jobIterations = iterations
                 jobWorkers = threads - 1
-                nextItem.store(0, ordering: .relaxed)
-                state.store(0, ordering: .releasing)
-                generation.wrappingAdd(1, ordering: .releasing)
+                nextItem.pointee.store(0, ordering: .relaxed)
+                state.pointee.store(0, ordering: .releasing)
+                generation.pointee.wrappingAdd(1, ordering: .releasing)
                 pthread_mutex_lock(mutex)
                 if sleepers > 0 { pthread_cond_broadcast(wakeCond) }
                 pthread_mutex_unlock(mutex)
 
                 let start = Self.nowNs()
                 while true {
-                    let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                    let i = nextItem.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= iterations { break }
                     fp.pointee(i)
                 }
                 // Shut out workers that have not joined yet, then wait for those inside.
-                let s = state.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).newValue
+                let s = state.pointee.bitwiseOr(Self.closedBit, ordering: .acquiringAndReleasing).newValue
                 if s & Self.countMask != 0 {
                     let mid = Self.nowNs()
                     waitForWorkers()
                     let waited = Self.nowNs() - mid
-                    if waited > 100_000 && waited > (mid - start) / 2 {
-                        contendedUntil.store(mid + 200_000_000, ordering: .relaxed)
-                    }
+                    if waited > 100_000 && waited > (mid - start) / 2 { noteLongWait(mid, since: start) }
                 }
                 jobBody = nil
             }
         }
     }
 
+    /// A long wait for a worker is blamed on contention only if that worker was preempted by
+    /// another thread of this (virtual) machine during the job (its involuntary context-switch
+    /// count went up); hiccups of the host alone are ignored. First step: workers stop spinning
+    /// for 200 ms, so that a core shared with another busy process is not fought over. If it
+    /// happens again within 50 ms, parallelFor runs serially for 200 ms (then tries again):
+    /// on an oversubscribed machine a second thread only adds waits.
+    private func noteLongWait(_ now: Int, since start: Int) {
+        contentionEvents.wrappingAdd(1, ordering: .relaxed)
+        if workerPreemptedAt.load(ordering: .relaxed) >= start {
+            if now < contendedUntil.load(ordering: .relaxed) && now - lastContended < 50_000_000 {
+                serialUntil.store(now + 200_000_000, ordering: .relaxed)
+            }
+            lastContended = now
+            contendedUntil.store(now + 200_000_000, ordering: .relaxed)
+        }
+    }
+
+    /// Involuntary context switches of the calling thread (0 where unsupported).
+    static func involuntarySwitches() -> Int {
+        #if os(Linux)
+        var ru = rusage()
+        if getrusage(__rusage_who_t(1) /* RUSAGE_THREAD */, &ru) == 0 { return Int(ru.ru_nivcsw) }
+        #endif
+        return 0
+    }
+
     private func waitForWorkers() {
         let deadline = Self.nowNs() &+ 20_000
         var spins = 0
-        while state.load(ordering: .acquiring) & Self.countMask != 0 {
+        while state.pointee.load(ordering: .acquiring) & Self.countMask != 0 {
             spins &+= 1
             if spins & 63 == 0 && Self.nowNs() > deadline {
                 pthread_mutex_lock(mutex)
                 callerSleeping = true
-                while state.load(ordering: .acquiring) & Self.countMask != 0 {
+                while state.pointee.load(ordering: .acquiring) & Self.countMask != 0 {
                     pthread_cond_wait(doneCond, mutex)
                 }
                 callerSleeping = false
@@ -196,19 +239,20 @@ public final class ThreadPool: @unchecked Sendable {
 
     private func workerLoop(index: Int) {
         var seen = 0
+        var switches = Self.involuntarySwitches()
         while true {
             // Wait for a new generation: spin briefly, then sleep.
-            if generation.load(ordering: .acquiring) == seen {
+            if generation.pointee.load(ordering: .acquiring) == seen {
                 let now = Self.nowNs()
                 let contended = now < contendedUntil.load(ordering: .relaxed)
                 let deadline = contended ? now : now &+ spinNs.load(ordering: .relaxed)
                 var spins = 0
-                while generation.load(ordering: .acquiring) == seen && !shutdown.load(ordering: .relaxed) {
+                while generation.pointee.load(ordering: .acquiring) == seen && !shutdown.load(ordering: .relaxed) {
                     spins &+= 1
                     if (spins & 127 == 0 || contended) && Self.nowNs() >= deadline {
                         pthread_mutex_lock(mutex)
                         sleepers += 1
-                        while generation.load(ordering: .acquiring) == seen
+                        while generation.pointee.load(ordering: .acquiring) == seen
                             && !shutdown.load(ordering: .relaxed)
                         {
                             pthread_cond_wait(wakeCond, mutex)
@@ -220,27 +264,34 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             }
             if shutdown.load(ordering: .relaxed) { return }
-            seen = generation.load(ordering: .acquiring)
+            seen = generation.pointee.load(ordering: .acquiring)
 
             // Join the current job unless the caller already closed it.
-            var s = state.load(ordering: .relaxed)
+            var s = state.pointee.load(ordering: .relaxed)
             var joined = false
             while s & Self.closedBit == 0 {
-                let r = state.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing)
+                let r = state.pointee.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing)
                 if r.exchanged { joined = true; break }
                 s = r.original
             }
             if !joined { continue }
+            let joinedAt = Self.nowNs()
             if index < jobWorkers, let raw = jobBody {
                 let fp = raw.assumingMemoryBound(to: ((Int) -> Void).self)
                 let iterations = jobIterations
                 while true {
-                    let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+                    let i = nextItem.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= iterations { break }
                     fp.pointee(i)
                 }
             }
-            let after = state.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
+            let leftAt = Self.nowNs()
+            if leftAt - joinedAt > 50_000 {
+                let now = Self.involuntarySwitches()
+                if now != switches { workerPreemptedAt.store(leftAt, ordering: .relaxed) }
+                switches = now
+            }
+            let after = state.pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
             if after == Self.closedBit {
                 pthread_mutex_lock(mutex)
                 if callerSleeping { pthread_cond_signal(doneCond) }

@@ -1,6 +1,6 @@
 import XCTest
 import Synchronization
-@testable import FluxionKernels
+import FluxionKernels
 
 final class ThreadPoolTests: XCTestCase {
     func testEveryIterationRunsOnce() {

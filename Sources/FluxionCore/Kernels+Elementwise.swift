@@ -5,7 +5,7 @@ import FluxionKernels
 // the compiler vectorises (with the x86-64-v3 target flag) when the operation allows it.
 
 /// Elements per task below which a loop stays on the calling thread.
-@usableFromInline let parallelGrain = 1 << 15
+@usableFromInline let parallelGrain = 1 << 16
 
 /// Runs `body(start, end)` over `0..<count`, split across threads when `count` is large.
 @inline(__always)

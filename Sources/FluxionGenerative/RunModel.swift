@@ -66,6 +66,9 @@ public enum RunModels {
         "nice": FlowRunModel.self,
         "realnvp": FlowRunModel.self,
         "glow": FlowRunModel.self,
+        "ddpm": DDPMRunModel.self,
+        "rectified-flow": RectifiedFlowRunModel.self,
+        "cnf": CNFRunModel.self,
     ]
     public static var names: [String] { registry.keys.sorted() }
 }

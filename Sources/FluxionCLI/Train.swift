@@ -5,10 +5,15 @@ import Foundation
 /// Set by the SIGINT handler; the training loop checkpoints and stops when it sees it.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
 
+/// An error printed as one line ("Error: <message>"), without the usage hint of a ValidationError.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// A one-line error for the command line (no stack trace): wraps FluxionError and friends.
 func cleanError(_ error: Error) -> Error {
-    if error is ValidationError || error is CleanExit || error is ExitCode { return error }
-    return ValidationError("\(error)")
+    if error is ValidationError || error is CleanExit || error is ExitCode || error is CommandError { return error }
+    return CommandError(description: "\(error)")
 }
 
 /// `fluxion train MODEL --data NAME`: trains a model into a run folder (DESIGN.md §5).

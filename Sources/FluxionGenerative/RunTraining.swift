@@ -137,9 +137,12 @@ public struct TrainingRun<M: RunModel> {
                            state: state, metrics: metrics)
     }
 
-    /// Raises the step budget of a resumed run (rewrites config.json).
+    /// Sets the step budget of a resumed run (rewrites config.json); it must exceed the steps done.
     public mutating func extend(to steps: Int) throws {
-        guard steps > configuration.steps else { return }
+        guard steps > state.step else {
+            throw FluxionError(.invalidArgument, file: folder, "--steps \(steps) is not beyond the \(state.step) steps already done")
+        }
+        guard steps != configuration.steps else { return }
         configuration.steps = steps
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,0 +1,232 @@
+import Foundation
+
+/// A batch of a sequence task. `inputs` are int32 tokens [B, T] (or float features [B, T, F]);
+/// `targets` are int32 classes [B, T'] scored at the last T' positions (or float [B, 1] for
+/// regression).
+public struct SequenceBatch {
+    public var inputs: Tensor
+    public var targets: Tensor
+}
+
+/// How a task is scored.
+public enum SequenceTarget: Equatable, Sendable {
+    /// Classes at the last `positions` time steps (cross-entropy, accuracy).
+    case classes(count: Int, positions: Int)
+    /// A real value read at the last time step (mean-squared error).
+    case regression
+}
+
+/// A synthetic or data-backed sequence task that any sequence model can train on.
+public protocol SequenceTask {
+    var name: String { get }
+    /// Input tokens' vocabulary size, or nil for float features.
+    var vocabularySize: Int? { get }
+    /// Float input features per step (when `vocabularySize` is nil).
+    var featureCount: Int { get }
+    var length: Int { get }
+    var target: SequenceTarget { get }
+    func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch
+    /// A held-out batch (test split or fresh samples).
+    func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch
+}
+
+extension SequenceTask {
+    public var featureCount: Int { 1 }
+    public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { batch(size: size, using: &rng) }
+}
+
+func randomToken(_ range: Range<Int>, _ rng: inout SeededGenerator) -> Int32 {
+    Int32(range.lowerBound + Int(rng.next() % UInt64(range.count)))
+}
+
+/// The copying memory task (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): `symbols` tokens
+/// from 1…8, then `delay` blanks (0) with a cue (9) at the last one, then the model must output the
+/// symbols. Length = symbols + delay + symbols; scored on the last `symbols` positions. Chance
+/// accuracy: 1/8.
+public struct CopyingTask: SequenceTask {
+    public var symbols: Int
+    public var delay: Int
+    public init(symbols: Int = 10, delay: Int = 20) {
+        precondition(symbols > 0 && delay > 0, "CopyingTask: symbols and delay must be positive")
+        self.symbols = symbols
+        self.delay = delay
+    }
+    public var name: String { "copying" }
+    public var vocabularySize: Int? { 10 }
+    public var length: Int { 2 * symbols + delay }
+    public var target: SequenceTarget { .classes(count: 10, positions: symbols) }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
+        var x = [Int32](), y = [Int32]()
+        for _ in 0..<size {
+            let s = (0..<symbols).map { _ in randomToken(1..<9, &rng) }
+            var row = s + [Int32](repeating: 0, count: delay + symbols)
+            row[symbols + delay - 1] = 9
+            x += row
+            y += s
+        }
+        return SequenceBatch(inputs: Tensor(x, shape: [size, length]), targets: Tensor(y, shape: [size, symbols]))
+    }
+}
+
+/// The adding problem (Hochreiter & Schmidhuber 1997): two channels per step, a value U(0, 1) and
+/// a marker that is 1 at exactly two positions (one in each half); the target is the sum of the
+/// two marked values. Predicting 1 always gives MSE ≈ 0.167; "solved" means MSE ≪ 0.01.
+public struct AddingTask: SequenceTask {
+    public var length: Int
+    public init(length: Int = 100) {
+        precondition(length >= 2, "AddingTask: length must be at least 2")
+        self.length = length
+    }
+    public var name: String { "adding" }
+    public var vocabularySize: Int? { nil }
+    public var featureCount: Int { 2 }
+    public var target: SequenceTarget { .regression }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
+        var x = [Double](repeating: 0, count: size * length * 2), y = [Double]()
+        for b in 0..<size {
+            let half = length / 2
+            let i = Int(rng.next() % UInt64(half)), j = half + Int(rng.next() % UInt64(length - half))
+            var sum = 0.0
+            for t in 0..<length {
+                let v = rng.nextUniform()
+                x[(b * length + t) * 2] = v
+                if t == i || t == j { x[(b * length + t) * 2 + 1] = 1; sum += v }
+            }
+            y.append(sum)
+        }
+        return SequenceBatch(inputs: Tensor(x, shape: [size, length, 2], dtype: .float32), targets: Tensor(y, shape: [size, 1], dtype: .float32))
+    }
+}
+
+/// Selective copying (Gu & Dao 2023, Mamba): `symbols` tokens from 3…(vocabulary − 1) are placed
+/// at random positions of a `spread`-long stretch of noise tokens (1); a cue (2) follows, then
+/// `symbols` blanks (0) where the model must output the tokens in order. Content-aware reasoning:
+/// the positions vary, so a fixed delay does not solve it.
+public struct SelectiveCopyingTask: SequenceTask {
+    public var symbols: Int
+    public var spread: Int
+    public var vocabulary: Int
+    public init(symbols: Int = 4, spread: Int = 32, vocabulary: Int = 10) {
+        precondition(symbols > 0 && spread >= symbols && vocabulary > 3, "SelectiveCopyingTask: need spread ≥ symbols and vocabulary > 3")
+        self.symbols = symbols
+        self.spread = spread
+        self.vocabulary = vocabulary
+    }
+    public var name: String { "selective-copying" }
+    public var vocabularySize: Int? { vocabulary }
+    public var length: Int { spread + 1 + symbols }
+    public var target: SequenceTarget { .classes(count: vocabulary, positions: symbols) }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
+        var x = [Int32](), y = [Int32]()
+        for _ in 0..<size {
+            var row = [Int32](repeating: 1, count: spread)
+            var positions = Set<Int>()
+            while positions.count < symbols { positions.insert(Int(rng.next() % UInt64(spread))) }
+            let tokens = (0..<symbols).map { _ in randomToken(3..<vocabulary, &rng) }
+            for (p, tok) in zip(positions.sorted(), tokens) { row[p] = tok }
+            x += row + [2] + [Int32](repeating: 0, count: symbols)
+            y += tokens
+        }
+        return SequenceBatch(inputs: Tensor(x, shape: [size, length]), targets: Tensor(y, shape: [size, symbols]))
+    }
+}
+
+/// Induction heads (Olsson et al. 2022; Mamba's synthetic task): random tokens from 2…(vocabulary − 1);
+/// somewhere a trigger (1) is followed by a token X; the sequence ends with the trigger again and
+/// the model must predict X. Scored at the last position; chance is 1/(vocabulary − 2).
+public struct InductionHeadsTask: SequenceTask {
+    public var length: Int
+    public var vocabulary: Int
+    public init(length: Int = 32, vocabulary: Int = 16) {
+        precondition(length >= 4 && vocabulary > 3, "InductionHeadsTask: need length ≥ 4 and vocabulary > 3")
+        self.length = length
+        self.vocabulary = vocabulary
+    }
+    public var name: String { "induction-heads" }
+    public var vocabularySize: Int? { vocabulary }
+    public var target: SequenceTarget { .classes(count: vocabulary, positions: 1) }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
+        var x = [Int32](), y = [Int32]()
+        for _ in 0..<size {
+            var row = (0..<length).map { _ in randomToken(2..<vocabulary, &rng) }
+            let p = Int(rng.next() % UInt64(length - 3))
+            row[p] = 1
+            row[length - 1] = 1
+            x += row
+            y.append(row[p + 1])
+        }
+        return SequenceBatch(inputs: Tensor(x, shape: [size, length]), targets: Tensor(y, shape: [size, 1]))
+    }
+}
+
+/// Sequential 8×8 digits: the 64 pixels (scaled to [0, 1]) one per step; classify the digit at the
+/// end. Training batches come from the train split, evaluation batches from the test split.
+public struct SequentialDigitsTask: SequenceTask {
+    let train: Digits
+    let test: Digits
+    public init() throws {
+        train = try Digits.load(.train)
+        test = try Digits.load(.test)
+    }
+    public var name: String { "digits" }
+    public var vocabularySize: Int? { nil }
+    public var length: Int { 64 }
+    public var target: SequenceTarget { .classes(count: 10, positions: 1) }
+    func sample(_ d: Digits, _ size: Int, _ rng: inout SeededGenerator) -> SequenceBatch {
+        let idx = Tensor((0..<size).map { _ in Int32(rng.next() % UInt64(d.count)) })
+        let pixels = d.pixels.indexSelect(axis: 0, indices: idx).cast(to: .float32) / 16
+        return SequenceBatch(inputs: pixels.reshaped(to: [size, 64, 1]), targets: d.labels.indexSelect(axis: 0, indices: idx).reshaped(to: [size, 1]))
+    }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { sample(train, size, &rng) }
+    public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { sample(test, size, &rng) }
+    /// The whole test split as one batch.
+    public var testSet: SequenceBatch {
+        SequenceBatch(inputs: (test.pixels.cast(to: .float32) / 16).reshaped(to: [test.count, 64, 1]), targets: test.labels.reshaped(to: [test.count, 1]))
+    }
+}
+
+/// Character-level language modelling on a text file: the vocabulary is the file's distinct
+/// characters (sorted); batches are random windows of `length` + 1 characters, the model predicts
+/// every next character. The last 10% of the text is held out for evaluation.
+public struct CharacterTask: SequenceTask {
+    public let characters: [Character]
+    let codes: [Int32]
+    public let length: Int
+    public init(text: String, length: Int = 128, source: String = "<text>") throws {
+        let chars = Array(text)
+        guard chars.count > 2 * (length + 1) else {
+            throw FluxionError(.invalidArgument, file: source, "text has \(chars.count) characters; need more than \(2 * (length + 1)) for windows of \(length)")
+        }
+        characters = Array(Set(chars)).sorted()
+        let index = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, Int32($0)) })
+        codes = chars.map { index[$0]! }
+        self.length = length
+    }
+    public init(file: String, length: Int = 128) throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw FluxionError(.io, file: file, "cannot read the text file") }
+        try self.init(text: String(decoding: data, as: UTF8.self), length: length, source: file)
+    }
+    public var name: String { "chars" }
+    public var vocabularySize: Int? { characters.count }
+    public var target: SequenceTarget { .classes(count: characters.count, positions: length) }
+    var split: Int { Swift.max(length + 2, codes.count * 9 / 10) }
+    func windows(_ range: Range<Int>, _ size: Int, _ rng: inout SeededGenerator) -> SequenceBatch {
+        var x = [Int32](), y = [Int32]()
+        let span = Swift.max(1, range.count - length - 1)
+        for _ in 0..<size {
+            let s = range.lowerBound + Int(rng.next() % UInt64(span))
+            x += codes[s..<(s + length)]
+            y += codes[(s + 1)..<(s + length + 1)]
+        }
+        return SequenceBatch(inputs: Tensor(x, shape: [size, length]), targets: Tensor(y, shape: [size, length]))
+    }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(0..<split, size, &rng) }
+    public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
+        windows((split - length - 1)..<codes.count, size, &rng)
+    }
+    public func encode(_ text: String) -> [Int32] {
+        let index = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, Int32($0)) })
+        return text.compactMap { index[$0] }
+    }
+    public func decode(_ codes: [Int32]) -> String { String(codes.map { characters[Int($0)] }) }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import FluxionNN
+import FluxionOptim
+import FluxionData
+
+/// A model that maps a batch of sequences to per-step outputs [B, T, outputs]; any sequence model
+/// (recurrent, Transformer, state-space) trains on any `SequenceTask` through `SequenceTrainer`.
+public protocol SequenceModel: ParameterTree {
+    func callAsFunction(_ inputs: Tensor) -> Tensor
+}
+
+/// Input encoder + recurrent backbone + linear head: tokens go through an `Embedding`, float
+/// features through a `Linear`; outputs [B, T, outputSize].
+public struct RecurrentSequenceModel: SequenceModel {
+    public var embedding: Embedding?
+    public var inputProjection: Linear?
+    public var backbone: Recurrent
+    public var head: Linear
+
+    /// - `vocabularySize`: token inputs (nil for float features of `featureCount`).
+    public init(_ kind: RecurrentKind, vocabularySize: Int?, featureCount: Int = 1, width: Int, hiddenSize: Int,
+                layerCount: Int = 1, outputSize: Int, using rng: inout SeededGenerator) {
+        if let v = vocabularySize {
+            embedding = Embedding(count: v, embeddingSize: width, using: &rng)
+        } else {
+            inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
+        }
+        backbone = Recurrent(kind, inputSize: width, hiddenSize: hiddenSize, layerCount: layerCount, using: &rng)
+        head = Linear(inputSize: hiddenSize, outputSize: outputSize, using: &rng)
+    }
+
+    public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        let x = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
+        return head(backbone(x))
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
+        if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }
+        backbone.visitParameters(prefix: Self.join(prefix, "rnn"), body)
+        head.visitParameters(prefix: Self.join(prefix, "head"), body)
+    }
+}
+
+/// Loss and metrics of a sequence model on a task batch: cross-entropy and accuracy on the scored
+/// positions for classification, mean-squared error for regression.
+public enum SequenceObjective {
+    /// The model's outputs at the scored positions.
+    static func scored(_ outputs: Tensor, _ target: SequenceTarget) -> Tensor {
+        let t = outputs.shape[1]
+        switch target {
+        case .classes(_, let positions): return outputs.sliced(axis: 1, (t - positions)..<t)
+        case .regression: return outputs.sliced(axis: 1, (t - 1)..<t).reshaped(to: [outputs.shape[0], -1])
+        }
+    }
+
+    public static func loss<M: SequenceModel>(_ model: M, _ batch: SequenceBatch, _ target: SequenceTarget) -> Tensor {
+        let out = scored(model(batch.inputs), target)
+        switch target {
+        case .classes: return crossEntropy(logits: out, labels: batch.targets)
+        case .regression: return meanSquaredError(out, batch.targets)
+        }
+    }
+
+    /// (loss, accuracy or nil for regression) without differentiation.
+    public static func evaluate<M: SequenceModel>(_ model: M, _ batch: SequenceBatch, _ target: SequenceTarget) -> (loss: Double, accuracy: Double?) {
+        withoutDerivatives {
+            let out = scored(model(batch.inputs), target)
+            switch target {
+            case .classes:
+                let loss = crossEntropy(logits: out, labels: batch.targets).item
+                let predicted = out.argmax(axis: -1).int32s, truth = batch.targets.int32s
+                return (loss, Double(zip(predicted, truth).filter { $0 == $1 }.count) / Double(truth.count))
+            case .regression:
+                return (meanSquaredError(out, batch.targets).item, nil)
+            }
+        }
+    }
+}
+
+/// A plain training loop for sequence tasks: Adam, gradient clipping, seeded batches.
+public struct SequenceTrainer {
+    public var batchSize: Int
+    public var learningRate: Double
+    public var clipNorm: Double?
+
+    public init(batchSize: Int = 32, learningRate: Double = 1e-3, clipNorm: Double? = 1) {
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.clipNorm = clipNorm
+    }
+
+    /// Trains for `steps`; calls `report(step, loss)` after every step. Returns the last loss.
+    @discardableResult
+    public func train<M: SequenceModel, T: SequenceTask>(_ model: inout M, on task: T, steps: Int, using rng: inout SeededGenerator,
+                                                         optimizer: inout Adam, report: (Int, Double) -> Void = { _, _ in }) -> Double {
+        var last = Double.nan
+        for step in 0..<steps {
+            let batch = task.batch(size: batchSize, using: &rng)
+            var (loss, g) = valueWithGradient(at: model) { SequenceObjective.loss($0, batch, task.target) }
+            if let clipNorm { clipGradientNorm(&g, maxNorm: clipNorm) }
+            optimizer.update(&model, along: g)
+            last = loss.item
+            report(step, last)
+        }
+        return last
+    }
+}

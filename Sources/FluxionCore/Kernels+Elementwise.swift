@@ -117,6 +117,16 @@ extension Tensor {
     @inline(__always)
     func mapRaw(_ op32: (Float) -> Float, _ op64: (Double) -> Double, _ name: String) -> Tensor {
         var y = Tensor(uninitializedShape: shape, dtype: dtype)
+        if let op = UnaryOp(rawValue: name), dtype.isFloatingPoint {
+            func run<T: TensorFloat>(_ t: T.Type) {
+                withUnsafeBufferPointer(as: T.self) { x in y.withUnsafeMutableBufferPointer(as: T.self) { o in
+                    let (px, py) = (x.baseAddress!, o.baseAddress!)
+                    parallelRanges(count) { s, e in unaryLoop(op, px + s, py + s, e - s) }
+                } }
+            }
+            if dtype == .float32 { run(Float.self) } else { run(Double.self) }
+            return y
+        }
         switch dtype {
         case .float32:
             withUnsafeBufferPointer(as: Float.self) { x in
@@ -140,6 +150,24 @@ extension Tensor {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         var y = Tensor(uninitializedShape: shape, dtype: a.dtype)
+        if let op = BinaryOp(rawValue: name), a.shape == b.shape || a.count == 1 || b.count == 1 {
+            // The common arithmetic on equal shapes or with a scalar: concrete, vectorised loops.
+            let n = y.count
+            let (sa, sb) = (a.count == 1 && n > 1 ? 0 : 1, b.count == 1 && n > 1 ? 0 : 1)
+            func run<T: TensorFloat>(_ t: T.Type) {
+                a.withUnsafeBufferPointer(as: T.self) { pa in b.withUnsafeBufferPointer(as: T.self) { pb in
+                    y.withUnsafeMutableBufferPointer(as: T.self) { o in
+                        let (x0, x1, out) = (pa.baseAddress!, pb.baseAddress!, o.baseAddress!)
+                        parallelRanges(n) { s, e in binaryLoop(op, x0 + s * sa, sa, x1 + s * sb, sb, out + s, e - s) }
+                    } } }
+            }
+            switch a.dtype {
+            case .float32: run(Float.self)
+            case .float64: run(Double.self)
+            case .int32: preconditionFailure("\(name): needs float tensors, got int32 \(a.shape) and \(b.shape)")
+            }
+            return y
+        }
         switch a.dtype {
         case .float32:
             a.withUnsafeBufferPointer(as: Float.self) { pa in b.withUnsafeBufferPointer(as: Float.self) { pb in
@@ -172,5 +200,52 @@ extension Tensor {
             }
         }
         return y
+    }
+}
+
+/// Binary operations with concrete loops (named as the operations that use them).
+enum BinaryOp: String {
+    case add, subtract, multiply, divide, minimum, maximum
+}
+
+/// y[i] = a[i·sa] ∘ b[i·sb] with strides 0 or 1; the switch sits outside the loops so each loop
+/// is concrete and vectorises.
+@inline(never)
+func binaryLoop<T: TensorFloat>(_ op: BinaryOp, _ a: UnsafePointer<T>, _ sa: Int, _ b: UnsafePointer<T>, _ sb: Int,
+                                _ y: UnsafeMutablePointer<T>, _ n: Int) {
+    @inline(__always) func loop(_ f: (T, T) -> T) {
+        if sa == 1 && sb == 1 {
+            for i in 0..<n { y[i] = f(a[i], b[i]) }
+        } else if sb == 0 {
+            let v = b[0]
+            for i in 0..<n { y[i] = f(a[i], v) }
+        } else {
+            let v = a[0]
+            for i in 0..<n { y[i] = f(v, b[i]) }
+        }
+    }
+    switch op {
+    case .add: loop(+)
+    case .subtract: loop(-)
+    case .multiply: loop(*)
+    case .divide: loop(/)
+    case .minimum: loop { $0 < $1 || $0.isNaN ? $0 : $1 }
+    case .maximum: loop { $0 > $1 || $0.isNaN ? $0 : $1 }
+    }
+}
+
+/// Unary operations with concrete loops (named as the operations that use them).
+enum UnaryOp: String {
+    case negate, abs, relu, sqrt, rsqrt
+}
+
+@inline(never)
+func unaryLoop<T: TensorFloat>(_ op: UnaryOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int) {
+    switch op {
+    case .negate: for i in 0..<n { y[i] = -x[i] }
+    case .abs: for i in 0..<n { y[i] = Swift.abs(x[i]) }
+    case .relu: for i in 0..<n { y[i] = x[i] < 0 ? 0 : x[i] }  // NaN stays NaN
+    case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
+    case .rsqrt: for i in 0..<n { y[i] = 1 / x[i].squareRoot() }
     }
 }

@@ -150,6 +150,29 @@ extension Tensor {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         var y = Tensor(uninitializedShape: shape, dtype: a.dtype)
+        if let op = BinaryOp(rawValue: name), !(a.shape == b.shape || a.count == 1 || b.count == 1) {
+            // Broadcasting: one concrete loop per innermost row.
+            let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
+            func run<T: TensorFloat>(_ t: T.Type) {
+                a.withUnsafeBufferPointer(as: T.self) { pa in b.withUnsafeBufferPointer(as: T.self) { pb in
+                    y.withUnsafeMutableBufferPointer(as: T.self) { o in
+                        let (x0, x1, out) = (pa.baseAddress!, pb.baseAddress!, o.baseAddress!)
+                        forEachRow(shape, sa, sb) { ao, ast, bo, bst, yo, len in
+                            if ast <= 1 && bst <= 1 && (ast == 1 || bst == 1) {
+                                binaryLoop(op, x0 + ao, ast, x1 + bo, bst, out + yo, len)
+                            } else {
+                                for i in 0..<len { binaryLoop(op, x0 + ao + i * ast, 0, x1 + bo + i * bst, 0, out + yo + i, 1) }
+                            }
+                        }
+                    } } }
+            }
+            switch a.dtype {
+            case .float32: run(Float.self)
+            case .float64: run(Double.self)
+            case .int32: preconditionFailure("\(name): needs float tensors, got int32 \(a.shape) and \(b.shape)")
+            }
+            return y
+        }
         if let op = BinaryOp(rawValue: name), a.shape == b.shape || a.count == 1 || b.count == 1 {
             // The common arithmetic on equal shapes or with a scalar: concrete, vectorised loops.
             let n = y.count
@@ -216,6 +239,9 @@ func binaryLoop<T: TensorFloat>(_ op: BinaryOp, _ a: UnsafePointer<T>, _ sa: Int
     @inline(__always) func loop(_ f: (T, T) -> T) {
         if sa == 1 && sb == 1 {
             for i in 0..<n { y[i] = f(a[i], b[i]) }
+        } else if sa == 0 && sb == 0 {
+            let v = f(a[0], b[0])
+            for i in 0..<n { y[i] = v }
         } else if sb == 0 {
             let v = b[0]
             for i in 0..<n { y[i] = f(a[i], v) }

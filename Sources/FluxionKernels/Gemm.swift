@@ -198,6 +198,10 @@ final class GemmWorkspace: @unchecked Sendable {
 @inline(__always)
 func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
 
+// Explicit specialisations: debug builds compile without -wmo, and the generic entry point called
+// from GemmFloat.swift / GemmDouble.swift would otherwise run unspecialised (20x slower).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
                                a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {

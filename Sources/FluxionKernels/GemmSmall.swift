@@ -22,6 +22,8 @@ private func storeS<T: GemmScalar>(_ v: T, _ p: UnsafeMutablePointer<T>, _ alpha
     p.pointee = beta == 0 ? alpha * v : alpha * v + beta * p.pointee
 }
 
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 func gemmSmall<T: GemmScalar>(_ m: Int, _ n: Int, _ k: Int, _ alpha: T,
                               _ a: UnsafePointer<T>, _ rsA: Int, _ csA: Int,
                               _ b: UnsafePointer<T>, _ rsB: Int, _ csB: Int,
@@ -43,6 +45,8 @@ func gemmSmall<T: GemmScalar>(_ m: Int, _ n: Int, _ k: Int, _ alpha: T,
     }
 }
 
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 func smallBlock<T: GemmScalar>(_ m: Int, _ n: Int, _ k: Int, _ alpha: T,
                                _ a: UnsafePointer<T>, _ rsA: Int, _ csA: Int,
                                _ b: UnsafePointer<T>, _ rsB: Int, _ csB: Int,

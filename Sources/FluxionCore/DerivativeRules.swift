@@ -70,6 +70,12 @@ enum Rules {
     static func siluDerivative(_ x: Tensor, _ y: Tensor) -> Tensor {
         unary(x, y) { x, _ in let s = x.sigmoid(); return s * (1 - s) * (2 + x * (1 - 2 * s)) }
     }
+    /// gelu'(x) = Φ(x) + x·φ(x)
+    static func gelu(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x.geluDerivative() } }
+    /// gelu''(x) = φ(x)(2 − x²)
+    static func geluDerivative(_ x: Tensor, _ y: Tensor) -> Tensor {
+        unary(x, y) { x, _ in (x * x * -0.5).exp() * (1 / (2 * Double.pi).squareRoot()) * (2 - x * x) }
+    }
     static func softplus(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x.sigmoid() } }
     static func relu(_ x: Tensor, _ y: Tensor) -> Tensor { unary(x, y) { x, _ in x .> 0 } }
     static func leakyRelu(_ x: Tensor, _ slope: Double, _ y: Tensor) -> Tensor {

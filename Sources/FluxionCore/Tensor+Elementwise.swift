@@ -79,14 +79,20 @@ extension Tensor {
     public func silu() -> Tensor {
         Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
     }
-    /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)), or the tanh approximation
+    /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)) (a fused primitive with a vectorised erf), or the tanh approximation
     /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
     public func gelu(approximate: Bool = false) -> Tensor {
         if approximate {
             let inner = (self + self * self * self * 0.044715) * (2.0 / Double.pi).squareRoot()
             return self * 0.5 * (inner.tanh() + 1)
         }
-        return self * 0.5 * ((self * (1 / 2.0.squareRoot())).erf() + 1)
+        return Rules.gelu(self, mapVectorized(VectorMath.gelu, { 0.5 * $0 * (1 + Double.erf($0 * 0.5.squareRoot())) }, "gelu"))
+    }
+    /// GELU′(x) = Φ(x) + x·φ(x), fused (the exact GELU's backward pass in one sweep).
+    public func geluDerivative() -> Tensor {
+        Rules.geluDerivative(self, mapVectorized(VectorMath.geluDerivative, { x in
+            0.5 * (1 + Double.erf(x * 0.5.squareRoot())) + x * Double.exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()
+        }, "geluDerivative"))
     }
     /// Elementwise clamp to [low, high] (gradient 1 inside, 0 outside).
     public func clamped(min low: Double? = nil, max high: Double? = nil) -> Tensor {

@@ -1,5 +1,6 @@
-// Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh.
-// Polynomials are Cephes' single-precision ones (≈1–2 ulp on their ranges).
+// Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh, erf, GELU.
+// Polynomials are Cephes' single-precision ones (≈1–2 ulp on their ranges); erf is Eigen's rational
+// approximation (odd degree-13 / even degree-8, |error| ≲ 2 ulp of 1 on [−4, 4], ±1 outside).
 
 public typealias Float8 = SIMD8<Float>
 
@@ -60,6 +61,38 @@ public func tanh8(_ x: Float8) -> Float8 {
     return y
 }
 
+/// erf on 8 lanes: p(x)/q(x) with x clamped to [−4, 4] (erf is ±1 in Float beyond).
+@inline(__always)
+public func erf8(_ a: Float8) -> Float8 {
+    var x = a.replacing(with: 4, where: a .> 4)
+    x.replace(with: -4, where: x .< -4)
+    let x2 = x * x
+    var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
+    p = x2 * p - 2.101_024_020_825_08e-06
+    p = x2 * p - 5.692_506_394_623_46e-05
+    p = x2 * p - 7.349_906_303_268_55e-04
+    p = x2 * p - 2.954_599_808_540_25e-03
+    p = x2 * p - 1.609_603_332_624_15e-02
+    p = x * p
+    var q = x2 * -1.456_607_184_649_96e-05 - 2.133_740_552_789_05e-04
+    q = x2 * q - 1.682_826_974_382_03e-03
+    q = x2 * q - 7.373_329_167_204_68e-03
+    q = x2 * q - 1.426_473_905_141_89e-02
+    var y = p / q
+    y.replace(with: a, where: a .!= a)  // NaN stays NaN
+    return y
+}
+
+/// GELU x·Φ(x) = ½x(1 + erf(x/√2)) on 8 lanes.
+@inline(__always)
+public func gelu8(_ x: Float8) -> Float8 { 0.5 * x * (1 + erf8(x * 0.707_106_781_186_547_5)) }
+
+/// GELU′(x) = Φ(x) + x·φ(x) on 8 lanes (φ the standard normal density).
+@inline(__always)
+public func geluDerivative8(_ x: Float8) -> Float8 {
+    0.5 * (1 + erf8(x * 0.707_106_781_186_547_5)) + x * 0.398_942_280_401_432_7 * exp8(-0.5 * x * x)
+}
+
 /// Applies an 8-lane function to `n` floats (scalar tail through a padded vector).
 @inline(__always)
 public func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
@@ -87,4 +120,7 @@ public enum VectorMath {
         map8(x, y, n) { v in let s = sigmoid8(v); return s * (1 + v * (1 - s)) }
     }
     public static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, tanh8) }
+    public static func erf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, erf8) }
+    public static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, gelu8) }
+    public static func geluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, geluDerivative8) }
 }

@@ -35,8 +35,25 @@ public func negativeLogLikelihood(_ logProbabilities: Tensor, labels: Tensor, ig
 /// Stable: log-softmax subtracts the row maximum.
 public func crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex: Int32 = -100, labelSmoothing: Double = 0,
                          reduction: Reduction = .mean) -> Tensor {
-    classificationLoss(logits.logSoftmax(axis: -1), labels: labels, ignoreIndex: ignoreIndex,
-                       labelSmoothing: labelSmoothing, reduction: reduction, "crossEntropy")
+    if labelSmoothing == 0 && logits.dtype.isFloatingPoint && labels.dtype == .int32 && Array(logits.shape.dropLast()) == labels.shape {
+        // The fused softmax cross-entropy (one pass per row; same value and derivatives).
+        let classes = logits.shape[logits.rank - 1]
+        let raw = labels.int32s
+        for v in raw where v != ignoreIndex && (v < 0 || Int(v) >= classes) {
+            preconditionFailure("crossEntropy: label \(v) out of range 0..<\(classes)")
+        }
+        let kept = raw.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        let safe = kept == raw.count ? labels.reshaped(to: [raw.count]) : Tensor(raw.map { $0 == ignoreIndex ? 0 : $0 })
+        var perItem = Tensor.softmaxCrossEntropy(logits: logits.reshaped(to: [raw.count, classes]), labels: safe)
+        if kept < raw.count { perItem = perItem * Tensor(raw.map { $0 == ignoreIndex ? 0.0 : 1.0 }, shape: [raw.count], dtype: logits.dtype) }
+        switch reduction {
+        case .mean: return perItem.sum() / Double(Swift.max(kept, 1))
+        case .sum: return perItem.sum()
+        case .none: return perItem.reshaped(to: labels.shape)
+        }
+    }
+    return classificationLoss(logits.logSoftmax(axis: -1), labels: labels, ignoreIndex: ignoreIndex,
+                              labelSmoothing: labelSmoothing, reduction: reduction, "crossEntropy")
 }
 
 func classificationLoss(_ logp: Tensor, labels: Tensor, ignoreIndex: Int32, labelSmoothing: Double,

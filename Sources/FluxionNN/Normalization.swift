@@ -2,6 +2,7 @@
 /// y = (x − E[x]) / √(Var[x] + ε) · γ + β, with the biased variance (as PyTorch).
 ///
 /// Shapes: x [..., *normalizedShape] → same. γ (`weight`) = 1, β (`bias`) = 0 initially; ε = 1e-5.
+/// Computed by the fused `Tensor.layerNorm` primitive.
 public struct LayerNorm: Layer {
     public var weight: Tensor?
     public var bias: Tensor?
@@ -21,14 +22,7 @@ public struct LayerNorm: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
                      "LayerNorm: input \(x.shape) does not end with the normalized shape \(normalizedShape)")
-        let axes = Array((x.rank - normalizedShape.count)..<x.rank)
-        let mean = x.mean(axes: axes, keepDims: true)
-        let centered = x - mean
-        let variance = (centered * centered).mean(axes: axes, keepDims: true)
-        var y = centered * (variance + epsilon).rsqrt()
-        if let weight { y = y * weight }
-        if let bias { y = y + bias }
-        return y
+        return Tensor.layerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: bias, epsilon: epsilon)
     }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {

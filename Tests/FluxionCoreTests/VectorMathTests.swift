@@ -40,3 +40,16 @@ final class VectorMathTests: XCTestCase {
         XCTAssertTrue(Tensor([Float.nan]).exp().floats[0].isNaN)
     }
 }
+
+extension VectorMathTests {
+    func testErfAndGELU() {
+        // Eigen's rational erf: absolute error ≲ 2 ulp of 1, so ½x(1 + erf) is off by up to ~|x|·4e-8
+        // where 1 + erf cancels (x ≲ −3), about 1e-6 at worst; the scale of activations is ~1.
+        check("gelu", { x in x.gelu() }, { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) }, range: -9...9,
+              tolerance: 1e-6, absolute: 1e-6)
+        check("geluDerivative", { $0.geluDerivative() },
+              { 0.5 * (1 + Foundation.erf($0 / 2.0.squareRoot())) + $0 * Foundation.exp(-0.5 * $0 * $0) / (2 * Double.pi).squareRoot() },
+              range: -9...9, tolerance: 1e-6, absolute: 3e-7)
+        XCTAssertEqual(Tensor([Float(0), 20]).gelu().floats, [0, 20])
+    }
+}

@@ -29,7 +29,9 @@ extension Tensor {
         if let mask { precondition(mask.shape == [t, s], "attention: mask \(mask.shape) must be [\(t), \(s)]") }
         let scale = scale ?? 1 / Double(d).squareRoot()
         // The additive bias of one (batch) row block: [T, S], −∞ where masked.
-        let bias = attentionBias(batch: b, queries: t, keys: s, causal: causal, keyPadding: keyPadding?.detached, mask: mask?.detached, dtype: q.dtype)
+        // Causal or unmasked: the row-blocked kernel (NOTE(7) in Attention+Kernel.swift), no bias.
+        let blocked = keyPadding == nil && mask == nil
+        let bias = blocked ? nil : attentionBias(batch: b, queries: t, keys: s, causal: causal, keyPadding: keyPadding?.detached, mask: mask?.detached, dtype: q.dtype)
         var out = Tensor(uninitializedShape: [b, h, t, dv], dtype: q.dtype)
         var lse = Tensor(uninitializedShape: [b, h, t], dtype: q.dtype)
         func run<T: TensorFloat>(_ type: T.Type) {
@@ -37,6 +39,14 @@ extension Tensor {
             v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeMutableBufferPointer(as: T.self) { po in
             lse.withUnsafeMutableBufferPointer(as: T.self) { pl in
                 let (qb, kb, vb, ob, lb) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!, po.baseAddress!, pl.baseAddress!)
+                if blocked {
+                    forEachAttentionPair(b * h, scratchCount: attentionRowBlock * s, T.self) { pair, scratch in
+                        let ops = AttentionOperands(q: qb + pair * t * d, ldq: d, k: kb + pair * s * d, ldk: d, v: vb + pair * s * dv, ldv: dv,
+                                                    o: ob + pair * t * dv, ldo: dv, lse: lb + pair * t)
+                        attentionForwardPair(ops, t: t, s: s, d: d, dv: dv, scale: T(scale), causal: causal, scratch: scratch)
+                    }
+                    return
+                }
                 ThreadPool.shared.parallelFor(b * h) { pair in
                     var scores = [T](repeating: 0, count: t * s)
                     scores.withUnsafeMutableBufferPointer { sp in
@@ -53,7 +63,7 @@ extension Tensor {
         return recordFused([out], [q, k, v], reference: { xs in
             [attentionReference(query: xs[0], key: xs[1], value: xs[2], causal: causal, keyPadding: keyPadding, mask: mask, scale: scale)]
         }, fastPullback: { gs in
-            attentionBackward(gs[0]!.detached, q.detached, k.detached, v.detached, savedOut, savedLSE, bias, scale)
+            attentionBackward(gs[0]!.detached, q.detached, k.detached, v.detached, savedOut, savedLSE, bias, scale, blockedCausal: blocked ? causal : nil)
         })[0]
     }
 
@@ -95,12 +105,36 @@ extension Tensor {
     /// First-order reverse pass: per (batch, head), P = exp(S·scale + M − lse), dV = Pᵀ·dO,
     /// dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dO ⊙ O)), dQ = dS·K·scale, dK = dSᵀ·Q·scale.
     static func attentionBackward(_ g: Tensor, _ q: Tensor, _ k: Tensor, _ v: Tensor, _ out: Tensor, _ lse: Tensor,
-                                  _ bias: Tensor?, _ scale: Double) -> [Tensor?] {
+                                  _ bias: Tensor?, _ scale: Double, blockedCausal: Bool? = nil) -> [Tensor?] {
         let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let (s, dv) = (k.shape[2], v.shape[3])
         var dq = Tensor(uninitializedShape: q.shape, dtype: q.dtype)
         var dk = Tensor(uninitializedShape: k.shape, dtype: q.dtype)
         var dvT = Tensor(uninitializedShape: v.shape, dtype: q.dtype)
+        if let causal = blockedCausal {
+            dk = Tensor.zeros(shape: k.shape, dtype: q.dtype)
+            dvT = Tensor.zeros(shape: v.shape, dtype: q.dtype)
+            func blocked<T: TensorFloat>(_ type: T.Type) {
+                q.withUnsafeBufferPointer(as: T.self) { pq in k.withUnsafeBufferPointer(as: T.self) { pk in
+                v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeBufferPointer(as: T.self) { po in
+                lse.withUnsafeBufferPointer(as: T.self) { pl in g.withUnsafeBufferPointer(as: T.self) { pg in
+                dq.withUnsafeMutableBufferPointer(as: T.self) { pdq in dk.withUnsafeMutableBufferPointer(as: T.self) { pdk in
+                dvT.withUnsafeMutableBufferPointer(as: T.self) { pdv in
+                    let block = attentionRowBlock * s
+                    forEachAttentionPair(b * h, scratchCount: 2 * block, T.self) { pair, scratch in
+                        let (qo, ko, vo, oo) = (pair * t * d, pair * s * d, pair * s * dv, pair * t * dv)
+                        let ops = AttentionOperands(q: pq.baseAddress! + qo, ldq: d, k: pk.baseAddress! + ko, ldk: d,
+                                                    v: pv.baseAddress! + vo, ldv: dv, o: UnsafeMutablePointer(mutating: po.baseAddress! + oo), ldo: dv,
+                                                    lse: UnsafeMutablePointer(mutating: pl.baseAddress! + pair * t))
+                        attentionBackwardPair(ops, g: pg.baseAddress! + oo, ldg: dv, dq: pdq.baseAddress! + qo, lddq: d,
+                                              dk: pdk.baseAddress! + ko, lddk: d, dvOut: pdv.baseAddress! + vo, lddv: dv,
+                                              t: t, s: s, d: d, dv: dv, scale: T(scale), causal: causal, p: scratch, dp: scratch + block)
+                    }
+                } } } } } } } } }
+            }
+            if q.dtype == .float32 { blocked(Float.self) } else { blocked(Double.self) }
+            return [dq, dk, dvT]
+        }
         func run<T: TensorFloat>(_ type: T.Type) {
             q.withUnsafeBufferPointer(as: T.self) { pq in k.withUnsafeBufferPointer(as: T.self) { pk in
             v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeBufferPointer(as: T.self) { po in

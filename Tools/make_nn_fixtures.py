@@ -202,6 +202,126 @@ def recurrent():
         save(name, t)
 
 
+def attention_fixtures():
+    """F.scaled_dot_product_attention (causal, boolean and additive masks), nn.MultiheadAttention (self
+    with key padding, cross), nn.TransformerEncoderLayer (post- and pre-LN), nn.TransformerDecoderLayer,
+    and a small GPT built from shared/bench/reference_torch.py's Block. Masks are stored in Fluxion's
+    form: additive (0 / -inf) and key padding 1 = attend."""
+    torch.manual_seed(5)
+    B, H, T, S, d = 2, 3, 5, 6, 4
+    for name, causal, mask in [("sdpa_causal", True, None),
+                               ("sdpa_bool_mask", False, torch.rand(T, S) > 0.3),
+                               ("sdpa_float_mask", False, torch.randn(T, S))]:
+        s = T if causal else S  # PyTorch's is_causal aligns top-left; Fluxion's bottom-right (KV cache): equal when S = T
+        q = torch.randn(B, H, T, d, requires_grad=True)
+        k = torch.randn(B, H, s, d, requires_grad=True)
+        v = torch.randn(B, H, s, d, requires_grad=True)
+        if mask is not None and mask.dtype == torch.bool:
+            mask[:, 0] = True  # every query sees at least one key
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        u = torch.randn_like(y)
+        (y * u).sum().backward()
+        t = {"q": q, "k": k, "v": v, "output": y, "cotangent": u, "grad.q": q.grad, "grad.k": k.grad, "grad.v": v.grad}
+        if mask is not None:
+            t["mask"] = torch.where(mask, 0.0, float("-inf")) if mask.dtype == torch.bool else mask
+        save(name, t, {"causal": str(causal)})
+
+    # nn.MultiheadAttention: self-attention with key padding, and cross-attention
+    torch.manual_seed(6)
+    E, heads = 8, 2
+    mha = nn.MultiheadAttention(E, heads, batch_first=True)
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+    x = torch.randn(2, 5, E, requires_grad=True)
+    mem = torch.randn(2, 7, E, requires_grad=True)
+    pad = torch.tensor([[False] * 5, [False, False, False, True, True]])
+    y_self, _ = mha(x, x, x, key_padding_mask=pad, need_weights=False)
+    y_cross, _ = mha(x, mem, mem, need_weights=False)
+    u1, u2 = torch.randn_like(y_self), torch.randn_like(y_cross)
+    ((y_self * u1).sum() + (y_cross * u2).sum()).backward()
+    t = {"input": x, "memory": mem, "key_padding": (~pad).float(), "output.self": y_self, "output.cross": y_cross,
+         "cotangent.self": u1, "cotangent.cross": u2, "grad.input": x.grad, "grad.memory": mem.grad}
+    for k, p in mha.named_parameters():
+        t["param." + k] = p
+        t["grad.param." + k] = p.grad
+    save("mha", t)
+
+    # encoder layers (dropout 0, batch first), post-LN and pre-LN, causal mask in the second
+    for name, norm_first, act in [("encoder_post", False, "relu"), ("encoder_pre", True, "gelu")]:
+        torch.manual_seed(7)
+        layer = nn.TransformerEncoderLayer(E, heads, dim_feedforward=16, dropout=0.0, activation=act,
+                                           batch_first=True, norm_first=norm_first)
+        with torch.no_grad():
+            for k, p in layer.named_parameters():
+                p.copy_(torch.randn_like(p) * 0.5 + (1.0 if "norm" in k and "weight" in k else 0.0))
+        x = torch.randn(2, 5, E, requires_grad=True)
+        causal = norm_first
+        mask = nn.Transformer.generate_square_subsequent_mask(5) if causal else None
+        y = layer(x, src_mask=mask, is_causal=causal)
+        u = torch.randn_like(y)
+        (y * u).sum().backward()
+        t = {"input": x, "output": y, "cotangent": u, "grad.input": x.grad}
+        for k, p in layer.named_parameters():
+            t["param." + k] = p
+            t["grad.param." + k] = p.grad
+        save(name, t, {"causal": str(causal), "activation": act})
+
+    # decoder layer (post-LN), causal self-attention, memory with padding
+    torch.manual_seed(8)
+    layer = nn.TransformerDecoderLayer(E, heads, dim_feedforward=16, dropout=0.0, batch_first=True)
+    with torch.no_grad():
+        for k, p in layer.named_parameters():
+            p.copy_(torch.randn_like(p) * 0.5 + (1.0 if "norm" in k and "weight" in k else 0.0))
+    x = torch.randn(2, 5, E, requires_grad=True)
+    mem = torch.randn(2, 6, E, requires_grad=True)
+    mpad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+    y = layer(x, mem, tgt_mask=nn.Transformer.generate_square_subsequent_mask(5), tgt_is_causal=True,
+              memory_key_padding_mask=mpad)
+    u = torch.randn_like(y)
+    (y * u).sum().backward()
+    t = {"input": x, "memory": mem, "memory_key_padding": (~mpad).float(), "output": y, "cotangent": u,
+         "grad.input": x.grad, "grad.memory": mem.grad}
+    for k, p in layer.named_parameters():
+        t["param." + k] = p
+        t["grad.param." + k] = p.grad
+    save("decoder_post", t)
+
+    # a small GPT as in shared/bench/reference_torch.py (w_gpt with small sizes): loss and gradients
+    torch.manual_seed(9)
+    V, D, L, Hh, T, B = 11, 16, 2, 2, 7, 3
+
+    class Block(nn.Module):
+        def __init__(self, d, heads):
+            super().__init__()
+            self.heads = heads
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+        def forward(self, x):
+            B, T, D = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(D, 2)
+            q, k, v = (z.view(B, T, self.heads, D // self.heads).transpose(1, 2) for z in (q, k, v))
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(a.transpose(1, 2).reshape(B, T, D))
+            return x + self.mlp(self.ln2(x))
+
+    model = nn.ModuleDict({"tok": nn.Embedding(V, D), "pos": nn.Embedding(T, D),
+                           "blocks": nn.Sequential(*[Block(D, Hh) for _ in range(L)]),
+                           "lnf": nn.LayerNorm(D), "head": nn.Linear(D, V)})
+    tokens = torch.randint(0, V, (B, T + 1))
+    x = model["tok"](tokens[:, :-1]) + model["pos"](torch.arange(T))
+    logits = model["head"](model["lnf"](model["blocks"](x)))
+    loss = F.cross_entropy(logits.reshape(-1, V), tokens[:, 1:].reshape(-1))
+    loss.backward()
+    t = {"tokens": tokens.to(torch.int32), "logits": logits, "loss": loss.reshape(1)}
+    for k, p in model.named_parameters():
+        t["param." + k] = p
+        t["grad.param." + k] = p.grad
+    save("gpt_small", t, {"vocab": str(V), "width": str(D), "depth": str(L), "heads": str(Hh), "context": str(T)})
+
+
 def roundtrip():
     """A PyTorch state dict saved as safetensors, with an input and the module's output."""
     torch.manual_seed(2)
@@ -217,5 +337,6 @@ if __name__ == "__main__":
     losses()
     optimisers()
     recurrent()
+    attention_fixtures()
     roundtrip()
     print("fixtures written to", os.path.normpath(OUT))

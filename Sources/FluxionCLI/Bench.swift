@@ -47,6 +47,7 @@ enum BenchWorkloads {
         "ddpm2d": { _, s in ("steps/s", ddpm2d(seconds: s)) },
         "cnf2d": { _, s in ("steps/s", cnf2d(seconds: s)) },
         "charlstm": { _, s in ("steps/s", charlstm(seconds: s)) },
+        "gpt": { _, s in ("steps/s", gpt(seconds: s)) },
         "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
     ]
     static var names: [String] { (all.keys + ["checkpoint"]).sorted() }

@@ -26,7 +26,7 @@ struct Train: ParsableCommand {
             (give a larger --steps to train further).
             """)
 
-    @Argument(help: "The model (\(RunModels.names.joined(separator: ", "))); omit with --resume.") var model: String?
+    @Argument(help: "The model (\((RunModels.names + SequenceRuns.models).joined(separator: ", "))); omit with --resume.") var model: String?
     @Option(help: "Data set: \(RunDataset.names.joined(separator: ", ")).") var data: String?
     @Option(help: "Training steps (with --resume: the new total).") var steps: Int?
     @Option(help: "Batch size.") var batchSize: Int?
@@ -44,11 +44,29 @@ struct Train: ParsableCommand {
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Option(help: "Threads (default: FLUXION_THREADS or the core count).") var threads: Int?
     @Flag(help: "No pictures at the end.") var noPictures = false
+    @Option(help: "Sequence task for rnn|lstm|gru|transformer: \(SequenceRuns.tasks.joined(separator: ", ")).") var task: String?
+    @Option(help: "Sequence length of the task (task default when omitted).") var length: Int?
+    @Option(help: "Text file for --task chars.") var text: String?
+    @Option(help: "Sequence models: embedding width.") var width: Int?
+    @Option(help: "Sequence models: attention heads (transformer).") var heads: Int?
 
     func run() throws {
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Fluxion.threadCount = threads
+        }
+        if let model, SequenceRuns.models.contains(model) {
+            guard let task else { throw ValidationError("\(model) trains on a sequence task: give --task (\(SequenceRuns.tasks.joined(separator: ", ")))") }
+            guard resume == nil && data == nil else { throw ValidationError("sequence models take --task, not --data or --resume") }
+            let c = SequenceRunConfiguration(model: model, task: task, length: length, text: text, width: width ?? 64, hidden: hidden ?? 128,
+                                             layers: layers ?? (model == "transformer" ? 2 : 1), heads: heads ?? 4, steps: steps ?? 2000,
+                                             batchSize: batchSize ?? 64, learningRate: learningRate ?? (model == "transformer" ? 1e-3 : 2e-3), seed: seed)
+            guard c.steps > 0, c.batchSize > 0, c.width > 0, c.hidden > 0, c.layers > 0, c.heads > 0, c.width % c.heads == 0 else {
+                throw ValidationError("steps, batch size, width, hidden, layers and heads must be positive, and heads must divide width")
+            }
+            _ = try SequenceRuns.makeTask(c)
+            try SequenceRuns.train(c, folder: out ?? "runs/\(model)-\(task)")
+            return
         }
         let folder: String
         let type: any RunModel.Type

@@ -106,3 +106,44 @@ public struct SequenceTrainer {
         return last
     }
 }
+
+/// Input encoder + learned positions + causal pre-LayerNorm Transformer blocks (`GPTBlock`) +
+/// final LayerNorm + linear head: outputs [B, T, outputSize]; output t sees inputs ≤ t only.
+public struct TransformerSequenceModel: SequenceModel {
+    public var embedding: Embedding?
+    public var inputProjection: Linear?
+    public var positions: LearnedPositionalEmbedding
+    public var blocks: [GPTBlock]
+    public var norm: LayerNorm
+    public var head: Linear
+
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, headCount: Int, maxLength: Int,
+                outputSize: Int, using rng: inout SeededGenerator) {
+        if let v = vocabularySize {
+            embedding = Embedding(count: v, embeddingSize: width, using: &rng)
+            embedding!.weight = embedding!.weight * 0.02   // GPT-2's N(0, 0.02²)
+        } else {
+            inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
+        }
+        positions = LearnedPositionalEmbedding(maxLength: maxLength, width: width, using: &rng)
+        positions.weight = positions.weight * 0.02
+        blocks = (0..<layerCount).map { _ in GPTBlock(width: width, headCount: headCount, using: &rng) }
+        norm = LayerNorm(width)
+        head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
+    }
+
+    public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        var h = positions(embedding.map { $0(inputs) } ?? inputProjection!(inputs))
+        for block in blocks { h = block(h) }
+        return head(norm(h))
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
+        if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }
+        positions.visitParameters(prefix: Self.join(prefix, "positions"), body)
+        blocks.visitParameters(prefix: Self.join(prefix, "blocks"), body)
+        norm.visitParameters(prefix: Self.join(prefix, "norm"), body)
+        head.visitParameters(prefix: Self.join(prefix, "head"), body)
+    }
+}

@@ -77,7 +77,8 @@ extension Tensor {
     // MARK: Composites
     /// x·σ(x) (SiLU / swish); a fused primitive.
     public func silu() -> Tensor {
-        Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
+        if dtype == .float32 { return siluSavingSigmoid() }
+        return Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
     }
     /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)) (a fused primitive with a vectorised erf), or the tanh approximation
     /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).

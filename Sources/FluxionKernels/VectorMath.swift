@@ -1,17 +1,19 @@
+import Foundation
 // Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh, erf, GELU.
 // Polynomials are Cephes' single-precision ones (≈1–2 ulp on their ranges); erf is Eigen's rational
 // approximation (odd degree-13 / even degree-8, |error| ≲ 2 ulp of 1 on [−4, 4], ±1 outside).
+// The 8-lane functions are @inlinable so that kernels in other modules inline them into their loops.
 
 public typealias Float8 = SIMD8<Float>
 
-@inline(__always)
-func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
-@inline(__always)
-func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
+@inlinable @inline(__always)
+@usableFromInline func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
+@inlinable @inline(__always)
+@usableFromInline func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
 
 /// eˣ on 8 lanes: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by a degree-6 polynomial, 2ⁿ by exponent bits.
 /// Overflows to +∞ above 88.72; underflows to 0 below −87.33 (no denormals).
-@inline(__always)
+@inlinable @inline(__always)
 public func exp8(_ x: Float8) -> Float8 {
     let hi: Float = 88.7228, lo: Float = -87.3365
     // (`clamped(lowerBound:upperBound:)` goes through unspecialised generic code: select instead.)
@@ -40,12 +42,12 @@ public func exp8(_ x: Float8) -> Float8 {
 }
 
 /// 1 / (1 + e⁻ˣ) on 8 lanes (e⁻ˣ overflowing to ∞ gives exactly 0).
-@inline(__always)
+@inlinable @inline(__always)
 public func sigmoid8(_ x: Float8) -> Float8 { 1 / (1 + exp8(-x)) }
 
 /// tanh on 8 lanes: an odd polynomial for |x| < 0.625 (no cancellation near 0), else
 /// sign(x)·(1 − 2/(e^{2|x|} + 1)).
-@inline(__always)
+@inlinable @inline(__always)
 public func tanh8(_ x: Float8) -> Float8 {
     let a = x.replacing(with: -x, where: x .< 0)
     let big = 1 - 2 / (exp8(2 * a) + 1)
@@ -62,7 +64,7 @@ public func tanh8(_ x: Float8) -> Float8 {
 }
 
 /// erf on 8 lanes: p(x)/q(x) with x clamped to [−4, 4] (erf is ±1 in Float beyond).
-@inline(__always)
+@inlinable @inline(__always)
 public func erf8(_ a: Float8) -> Float8 {
     var x = a.replacing(with: 4, where: a .> 4)
     x.replace(with: -4, where: x .< -4)
@@ -84,17 +86,17 @@ public func erf8(_ a: Float8) -> Float8 {
 }
 
 /// GELU x·Φ(x) = ½x(1 + erf(x/√2)) on 8 lanes.
-@inline(__always)
+@inlinable @inline(__always)
 public func gelu8(_ x: Float8) -> Float8 { 0.5 * x * (1 + erf8(x * 0.707_106_781_186_547_5)) }
 
 /// GELU′(x) = Φ(x) + x·φ(x) on 8 lanes (φ the standard normal density).
-@inline(__always)
+@inlinable @inline(__always)
 public func geluDerivative8(_ x: Float8) -> Float8 {
     0.5 * (1 + erf8(x * 0.707_106_781_186_547_5)) + x * 0.398_942_280_401_432_7 * exp8(-0.5 * x * x)
 }
 
 /// Applies an 8-lane function to `n` floats (scalar tail through a padded vector).
-@inline(__always)
+@inlinable @inline(__always)
 public func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
     var i = 0
     while i + 8 <= n {
@@ -115,6 +117,28 @@ public enum VectorMath {
     public static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, exp8) }
     public static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, sigmoid8) }
     public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { $0 * sigmoid8($0) } }
+    /// y = x·σ(x), also writing σ(x) to `s` (kept for the backward pass).
+    public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid s: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float8.self)
+            let sv = sigmoid8(v)
+            UnsafeMutableRawPointer(s + i).storeBytes(of: sv, as: Float8.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: v * sv, as: Float8.self)
+            i += 8
+        }
+        while i < n {
+            let sv = 1 / (1 + Foundation.expf(-x[i]))
+            s[i] = sv
+            y[i] = x[i] * sv
+            i += 1
+        }
+    }
+    /// out = g·σ(x)(1 + x(1 − σ(x))) from a saved σ(x): the SiLU backward pass, one memory sweep.
+    public static func siluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ s: UnsafePointer<Float>,
+                                    _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = g[i] * s[i] * (1 + x[i] * (1 - s[i])) }
+    }
     /// silu'(x) = σ(x)(1 + x(1 − σ(x))).
     public static func siluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         map8(x, y, n) { v in let s = sigmoid8(v); return s * (1 + v * (1 - s)) }

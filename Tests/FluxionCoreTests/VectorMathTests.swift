@@ -53,3 +53,20 @@ extension VectorMathTests {
         XCTAssertEqual(Tensor([Float(0), 20]).gelu().floats, [0, 20])
     }
 }
+
+/// The fused Float32 SiLU (saved sigmoid) against its reference x·σ(x): values, gradients, second order.
+final class SiLUFusedTests: XCTestCase {
+    func testMatchesReference() {
+        var rng = SeededGenerator(seed: 3)
+        let x = Tensor.randomNormal(shape: [300, 7], standardDeviation: 3, using: &rng)
+        let u = Tensor.randomNormal(shape: [300, 7], using: &rng)
+        let (a, b) = (x.silu(), x * x.sigmoid())
+        for (p, q) in zip(a.floats, b.floats) { XCTAssertEqual(p, q, accuracy: 2e-6 * Swift.max(1, Swift.abs(q))) }
+        let ga = gradient(at: x) { ($0.silu() * u).sum() }, gb = gradient(at: x) { ($0 * $0.sigmoid() * u).sum() }
+        for (p, q) in zip(ga.floats, gb.floats) { XCTAssertEqual(p, q, accuracy: 2e-5 * Swift.max(1, Swift.abs(q))) }
+        // second order goes through the reference
+        let h = gradient(at: x) { x in (gradient(at: x) { ($0.silu() * u).sum() } * u).sum() }
+        let hr = gradient(at: x) { x in (gradient(at: x) { ($0 * $0.sigmoid() * u).sum() } * u).sum() }
+        for (p, q) in zip(h.floats, hr.floats) { XCTAssertEqual(p, q, accuracy: 1e-4 * Swift.max(1, Swift.abs(q))) }
+    }
+}

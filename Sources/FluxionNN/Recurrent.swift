@@ -26,7 +26,16 @@ public struct RecurrentWeights: ParameterTree {
     public var weightHH: Tensor
     public var biasIH: Tensor?
     public var biasHH: Tensor?
-    let suffix: String
+    var suffix: String
+
+    /// The weights of a single-step cell (names without a layer suffix, as `nn.LSTMCell`), with
+    /// PyTorch's initialisation U(−1/√H, 1/√H).
+    public static func cell(_ kind: RecurrentKind, inputSize: Int, hiddenSize: Int, dtype: DType,
+                            using rng: inout SeededGenerator) -> RecurrentWeights {
+        var w = Recurrent(kind, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng).weights[0]
+        w.suffix = ""
+        return w
+    }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         body(Self.join(prefix, "weight_ih" + suffix), &weightIH)
@@ -180,9 +189,7 @@ public struct LSTMCell: RecurrentCell {
     public var weights: RecurrentWeights
 
     public init(inputSize: Int, hiddenSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        let r = Recurrent(.lstm, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
-        weights = RecurrentWeights(weightIH: r.weights[0].weightIH, weightHH: r.weights[0].weightHH,
-                                   biasIH: r.weights[0].biasIH, biasHH: r.weights[0].biasHH, suffix: "")
+        weights = .cell(.lstm, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
     public func step(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (output: Tensor, state: (h: Tensor, c: Tensor)) {
@@ -203,9 +210,7 @@ public struct GRUCell: RecurrentCell {
     public var weights: RecurrentWeights
 
     public init(inputSize: Int, hiddenSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        let r = Recurrent(.gru, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
-        weights = RecurrentWeights(weightIH: r.weights[0].weightIH, weightHH: r.weights[0].weightHH,
-                                   biasIH: r.weights[0].biasIH, biasHH: r.weights[0].biasHH, suffix: "")
+        weights = .cell(.gru, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
     public func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {
@@ -227,9 +232,7 @@ public struct RNNCell: RecurrentCell {
     public var weights: RecurrentWeights
 
     public init(inputSize: Int, hiddenSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        let r = Recurrent(.rnnTanh, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
-        weights = RecurrentWeights(weightIH: r.weights[0].weightIH, weightHH: r.weights[0].weightHH,
-                                   biasIH: r.weights[0].biasIH, biasHH: r.weights[0].biasHH, suffix: "")
+        weights = .cell(.rnnTanh, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
     public func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {

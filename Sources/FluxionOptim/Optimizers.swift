@@ -82,14 +82,21 @@ public struct Adam: Optimizer {
             let decay = T(1 - learningRate * weightDecay), l2 = T(weightDecay)
             let decoupled = decoupledWeightDecay, hasDecay = weightDecay != 0
             withBuffers(T.self, &p, g, &m, &v) { p, g, m, v, n in
-                for i in 0..<n {
-                    var gi = g[i]
-                    if hasDecay {
-                        if decoupled { p[i] *= decay } else { gi += l2 * p[i] }
+                // One branch-free loop per weight-decay mode, so each vectorises.
+                @inline(__always) func loop(_ prepare: (Int) -> T) {
+                    for i in 0..<n {
+                        let gi = prepare(i)
+                        m[i] = b1 * m[i] + (1 - b1) * gi
+                        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                        p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
                     }
-                    m[i] = b1 * m[i] + (1 - b1) * gi
-                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                    p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
+                }
+                if !hasDecay {
+                    loop { g[$0] }
+                } else if decoupled {
+                    loop { p[$0] *= decay; return g[$0] }
+                } else {
+                    loop { g[$0] + l2 * p[$0] }
                 }
             }
         }

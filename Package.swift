@@ -23,6 +23,19 @@ let fast: [SwiftSetting] = cpuFlags + [
     .swiftLanguageMode(.v5),
 ]
 let standard: [SwiftSetting] = cpuFlags + [.swiftLanguageMode(.v5)]
+// NOTE(2): the AVX-512 GEMM micro-kernel lives in a module of its own compiled for an AVX-512 CPU
+// (skylake-avx512: AVX-512 F, CD, BW, DQ, VL); FluxionKernels calls it only after a
+// run-time check of the processor, so the package still runs on AVX2-only machines.
+#if arch(x86_64)
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx512Flags: [SwiftSetting] = []
+#endif
+let fastAVX512: [SwiftSetting] = avx512Flags + [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .swiftLanguageMode(.v5),
+]
 let optimizedCore: [SwiftSetting] = standard + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
@@ -35,7 +48,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "FluxionKernels", swiftSettings: fast),
+        .target(name: "FluxionKernelsAVX512", swiftSettings: fastAVX512),
+        .target(name: "FluxionKernels", dependencies: ["FluxionKernelsAVX512"], swiftSettings: fast),
         .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: optimizedCore),
         .target(name: "FluxionNN", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),

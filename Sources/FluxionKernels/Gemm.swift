@@ -319,6 +319,30 @@ func computeTile<T: GemmScalar>(_ i0: Int, _ rows: Int, _ j0: Int, _ cols: Int, 
     let mr = T.mr, nr = T.nr, mcB = T.mcBlock
     var ib = i0
     let iEnd = i0 + rows, jEnd = j0 + cols
+    if T.self == Float.self, let wide = Float.wideMicroKernel {
+        // Pairs of B panels through the 6 x 32 AVX-512 kernel (GemmCPU.swift).
+        let pa = UnsafeMutableRawPointer(pa).assumingMemoryBound(to: Float.self)
+        let pb = UnsafeMutableRawPointer(pb).assumingMemoryBound(to: Float.self)
+        let c = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+        let (alpha, beta) = (Float(alpha), Float(beta))
+        while ib < iEnd {
+            let ibEnd = min(ib + mcB, iEnd)
+            var j = j0
+            while j < jEnd {
+                let w = min(2 * nr, jEnd - j)
+                let b0 = UnsafePointer(pb + j * kc)
+                let b1 = w > nr ? b0 + nr * kc : b0  // a lone last panel: its pair is ignored (w ≤ 16)
+                var i = ib
+                while i < ibEnd {
+                    wide(kc, UnsafePointer(pa + i * kc), b0, b1, c + i * ldc + j, ldc, min(mr, ibEnd - i), w, alpha, beta)
+                    i += mr
+                }
+                j += 2 * nr
+            }
+            ib = ibEnd
+        }
+        return
+    }
     while ib < iEnd {
         let ibEnd = min(ib + mcB, iEnd)
         var j = j0

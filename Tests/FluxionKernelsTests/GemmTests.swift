@@ -121,6 +121,19 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// The AVX2 micro-kernel where the processor has AVX-512 (the tests above then run the AVX-512
+    /// kernel; elsewhere they run the AVX2 one and this test repeats them).
+    func testAVX2KernelOnAVX512Processors() {
+        let saved = GemmCPU.useAVX512
+        defer { GemmCPU.useAVX512 = saved }
+        GemmCPU.useAVX512 = false
+        allShapes(threads: 1)
+        for (m, n, k) in [(37, 45, 53), (70, 100, 290)] {
+            checkBoth(transA: false, transB: true, m: m, n: n, k: k, alpha: 0.5, beta: -1.5, pad: 3)
+            checkBoth(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, beta: 0, pad: 5, nanC: true)
+        }
+    }
+
     func testZeroDepthScalesC() {
         for (m, n) in [(3, 4), (70, 90)] {
             checkBoth(transA: false, transB: false, m: m, n: n, k: 0, alpha: 1, beta: 2)

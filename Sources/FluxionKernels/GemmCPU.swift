@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if arch(x86_64)
+import FluxionKernelsAVX512
+#endif
+
+/// Run-time choice of the Float GEMM micro-kernel. The AVX-512 kernel (6 x 32 tiles from two
+/// packed B panels, module FluxionKernelsAVX512) is used when the processor reports AVX-512
+/// F, CD, BW, DQ and VL (Linux: /proc/cpuinfo flags) and `FLUXION_AVX512` is not `0`.
+public enum GemmCPU {
+    /// Whether the processor supports the AVX-512 kernel.
+    public static let hasAVX512: Bool = {
+        #if arch(x86_64) && os(Linux)
+        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
+        defer { fclose(f) }
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            let s = String(cString: line!)
+            guard s.hasPrefix("flags") else { continue }
+            let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
+            return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+        }
+        return false
+        #else
+        return false
+        #endif
+    }()
+
+    /// Use the AVX-512 kernel (default: when supported, unless FLUXION_AVX512=0). Settable for tests
+    /// and A/B timing; setting it true on a processor without AVX-512 has no effect.
+    public static var useAVX512: Bool {
+        get { enabled && hasAVX512 }
+        set { enabled = newValue }
+    }
+    nonisolated(unsafe) static var enabled: Bool = {
+        guard let v = getenv("FLUXION_AVX512") else { return true }
+        return String(cString: v) != "0"
+    }()
+}
+
+extension Float {
+    /// The 6 x 32 micro-kernel over two adjacent packed B panels, when available.
+    @inline(__always)
+    static var wideMicroKernel: ((Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                  UnsafeMutablePointer<Float>, Int, Int, Int, Float, Float) -> Void)? {
+        #if arch(x86_64)
+        return GemmCPU.useAVX512 ? sgemmMicroKernel6x32 : nil
+        #else
+        return nil
+        #endif
+    }
+}

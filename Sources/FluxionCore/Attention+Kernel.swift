@@ -101,8 +101,15 @@ func softmaxRowInPlace<T: TensorFloat>(_ r: UnsafeMutablePointer<T>, count: Int,
         let sc = Float(scale)
         var m8 = Float8(repeating: -.infinity)
         var j = 0
-        while j + 8 <= count { m8 = pointwiseMax(m8, UnsafeRawPointer(f + j).loadUnaligned(as: Float8.self)); j += 8 }
-        var m = m8.max()
+        // (pointwiseMax and SIMD.max() handle NaN lane by lane and compile to scalar code: select instead.)
+        while j + 8 <= count {
+            let v = UnsafeRawPointer(f + j).loadUnaligned(as: Float8.self)
+            m8.replace(with: v, where: v .> m8)
+            j += 8
+        }
+        var m4 = m8.lowHalf
+        m4.replace(with: m8.highHalf, where: m8.highHalf .> m4)
+        var m = Swift.max(Swift.max(m4[0], m4[1]), Swift.max(m4[2], m4[3]))
         while j < count { m = Swift.max(m, f[j]); j += 1 }
         let ms = m * sc
         var s8 = Float8()

@@ -181,7 +181,8 @@ enum Rules {
         let (out, inp) = (w.shape[0], w.shape[1])
         return record(y, inputs, vjp: { g, _ in
             let g2 = g.reshaped(to: [-1, out]), x2 = x.reshaped(to: [-1, inp])
-            var grads: [Tensor?] = [g.matmul(w), Tensor.matmul(g2, x2, transposeA: true)]
+            // dx as one [rows, out]·[out, in] product (not one per leading index of x).
+            var grads: [Tensor?] = [Tensor.matmul(g2, w).reshaped(to: x.shape), Tensor.matmul(g2, x2, transposeA: true)]
             if b != nil { grads.append(g2.sum(axis: 0)) }
             return grads
         }, jvp: { y, t in

@@ -89,7 +89,10 @@ extension Tensor {
                     var beta: T = 0
                     if let bias {
                         bias.withUnsafeBufferPointer(as: T.self) { pb in
-                            for r in 0..<rows { (py.baseAddress! + r * out).update(from: pb.baseAddress!, count: out) }
+                            let (src, dst) = (pb.baseAddress!, py.baseAddress!)
+                            parallelRanges(rows, grain: Swift.max(1, parallelGrain / Swift.max(out, 1))) { s, e in
+                                for r in s..<e { (dst + r * out).update(from: src, count: out) }
+                            }
                         }
                         beta = 1
                     }

@@ -1,3 +1,5 @@
+import FluxionKernels
+
 // Reductions along axes. Every reduction is done one axis at a time on the view
 // [outer, n, inner], whose inner loop is contiguous (vectorisable).
 
@@ -6,6 +8,13 @@ enum ReduceKind { case sum, max, min }
 @inline(__always)
 func reduceAxisKernel<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                                       outer: Int, n: Int, inner: Int, kind: ReduceKind) {
+    if outer == 1 && inner >= 64 && n * inner >= 2 * parallelGrain && ThreadPool.shared.threadCount > 1 {
+        // One long reduction of rows (e.g. a bias gradient Σ_rows g): split the columns.
+        parallelRanges(inner, grain: Swift.max(16, parallelGrain / n)) { s, e in
+            reduceAxisKernel(x + s, y + s, outer: 1, n: n, inner: e - s, stride: inner, kind: kind)
+        }
+        return
+    }
     parallelRanges(outer, grain: max(1, parallelGrain / max(n * inner, 1))) { s, e in
         for o in s..<e {
             let src = x + o * n * inner, dst = y + o * inner
@@ -43,6 +52,21 @@ func reduceAxisKernel<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                     }
                 }
             }
+        }
+    }
+}
+
+/// Reduction over n rows of `inner` contiguous columns spaced `stride` apart (a column slice).
+func reduceAxisKernel<T: TensorFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                      outer: Int, n: Int, inner: Int, stride: Int, kind: ReduceKind) {
+    let initial: T = kind == .sum ? 0 : (kind == .max ? -T.infinity : T.infinity)
+    y.update(repeating: initial, count: inner)
+    for k in 0..<n {
+        let row = x + k * stride
+        switch kind {
+        case .sum: for i in 0..<inner { y[i] += row[i] }
+        case .max: for i in 0..<inner { y[i] = Swift.max(y[i], row[i]) }
+        case .min: for i in 0..<inner { y[i] = Swift.min(y[i], row[i]) }
         }
     }
 }

@@ -221,6 +221,9 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     let mr = T.mr, nr = T.nr, mcB = T.mcBlock
     let pool = ThreadPool.shared
     let threads = work >= GemmTuning.parallelMinWork ? pool.threadCount : 1
+    // Columns are split among threads in units the micro-kernel fills: two B panels for the
+    // 6 x 32 AVX-512 kernel (a lone 16-column panel would waste half of it).
+    let unit = T.self == Float.self && Float.wideMicroKernel != nil ? 2 * nr : nr
 
     // Balanced depth blocks (no tiny last block).
     let kBlocks = (k + T.kcBlock - 1) / T.kcBlock
@@ -232,6 +235,39 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     defer { GemmWorkspace.shared.release(ws) }
     let bufA = ws.0.bindMemory(to: T.self, capacity: aElems + bElems + 16)
     let bufB = bufA + roundUp(aElems, 16)
+
+    if threads > 1 && kBlocks >= 4 && m * n <= 512 * 512 && m <= GemmTuning.mBig && n <= T.ncBlock {
+        // Deep and small (weight gradients: k = rows of a batch): per-depth-block barriers would
+        // dominate, so each item owns a tile of C and runs the whole depth loop with its own packing.
+        let aPanels = (m + mr - 1) / mr, bUnits = (n + unit - 1) / unit
+        var rowTiles = 1, colTiles = 1
+        while rowTiles * colTiles < 2 * threads {
+            if m / rowTiles >= n / colTiles && rowTiles < aPanels { rowTiles += 1 }
+            else if colTiles < bUnits { colTiles += 1 }
+            else if rowTiles < aPanels { rowTiles += 1 }
+            else { break }
+        }
+        let mt = roundUp((m + rowTiles - 1) / rowTiles, mr), nt = roundUp((n + colTiles - 1) / colTiles, unit)
+        let rowTilesN = (m + mt - 1) / mt, colTilesN = (n + nt - 1) / nt
+        pool.parallelFor(rowTilesN * colTilesN) { t in
+            let i0 = (t / colTilesN) * mt, j0 = (t % colTilesN) * nt
+            let rows = min(mt, m - i0), cols = min(nt, n - j0)
+            let aE = roundUp(rows, mr) * kcMax, bE = roundUp(cols, nr) * kcMax
+            let tw = GemmWorkspace.shared.acquire((aE + bE) * MemoryLayout<T>.stride + 128)
+            defer { GemmWorkspace.shared.release(tw) }
+            let tA = tw.0.bindMemory(to: T.self, capacity: aE + bE + 16)
+            let tB = tA + roundUp(aE, 16)
+            var pc = 0
+            while pc < k {
+                let kc = min(kcMax, k - pc)
+                packA(a, rsA, csA, i0, rows, pc, kc, tA)
+                packB(b, rsB, csB, pc, kc, j0, cols, tB)
+                computeTile(0, rows, 0, cols, kc, tA, tB, c + i0 * ldc + j0, ldc, alpha, pc == 0 ? beta : 1)
+                pc += kc
+            }
+        }
+        return
+    }
 
     var jc = 0
     while jc < n {
@@ -246,11 +282,12 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
                 let packBToo = ic == 0
                 let aPanels = (mc + mr - 1) / mr
                 let bPanels = (nc + nr - 1) / nr
+                let bUnits = (nc + unit - 1) / unit
                 if threads == 1 {
                     if packBToo { packB(b, rsB, csB, pc, kc, jc, nc, bufB) }
                     packA(a, rsA, csA, ic, mc, pc, kc, bufA)
                     computeTile(0, mc, 0, nc, kc, bufA, bufB, c + ic * ldc + jc, ldc, alpha, betaEff)
-                } else if bPanels >= 4 * threads {
+                } else if bUnits >= 4 * threads {
                     // Wide: shared A is packed first (in parallel only when large); then each
                     // item owns a column slab, packs its own B panels and computes all rows, so
                     // packed B stays in the cache of the core that uses it. One barrier fewer.
@@ -264,8 +301,8 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
                     } else {
                         packA(a, rsA, csA, ic, mc, pc, kc, bufA)
                     }
-                    let slabs = min(bPanels, (mc >= 512 ? 4 : 8) * threads)
-                    let sw = (bPanels + slabs - 1) / slabs * nr
+                    let slabs = min(bUnits, (mc >= 512 ? 4 : 8) * threads)
+                    let sw = (bUnits + slabs - 1) / slabs * unit
                     let slabsN = (nc + sw - 1) / sw
                     let cBase = c + ic * ldc + jc
                     pool.parallelFor(slabsN) { t in
@@ -292,8 +329,8 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
                     let mt = roundUp((mc + rowTiles - 1) / rowTiles, mr)
                     let rowTilesN = (mc + mt - 1) / mt
                     let wantCols = max(1, (12 * threads + rowTilesN - 1) / rowTilesN)
-                    let colTiles = min(bPanels, wantCols)
-                    let nt = roundUp((nc + colTiles - 1) / colTiles, nr)
+                    let colTiles = min(bUnits, wantCols)
+                    let nt = roundUp((nc + colTiles - 1) / colTiles, unit)
                     let colTilesN = (nc + nt - 1) / nt
                     let cBase = c + ic * ldc + jc
                     pool.parallelFor(rowTilesN * colTilesN) { t in

@@ -7,11 +7,20 @@ public enum GemmBenchmark {
         let saved = pool.threadCount
         pool.threadCount = max(1, threads)
         defer { pool.threadCount = saved }
-        return double ? time(Double.self, n, seconds) : time(Float.self, n, seconds)
+        return double ? time(Double.self, n, n, n, false, false, seconds) : time(Float.self, n, n, n, false, false, seconds)
     }
 
-    private static func time<T: GemmScalar>(_: T.Type, _ n: Int, _ seconds: Double) -> Double {
-        let count = n * n
+    /// The same for one Float32 shape C[m, n] = op(A)·op(B) with depth k (rectangular, transposes).
+    public static func run(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, threads: Int, seconds: Double) -> Double {
+        let pool = ThreadPool.shared
+        let saved = pool.threadCount
+        pool.threadCount = max(1, threads)
+        defer { pool.threadCount = saved }
+        return time(Float.self, m, n, k, transA, transB, seconds)
+    }
+
+    private static func time<T: GemmScalar>(_: T.Type, _ m: Int, _ n: Int, _ k: Int, _ tA: Bool, _ tB: Bool, _ seconds: Double) -> Double {
+        let count = max(m, n, k) * max(m, n, k)
         let a = UnsafeMutablePointer<T>.allocate(capacity: count)
         let b = UnsafeMutablePointer<T>.allocate(capacity: count)
         let c = UnsafeMutablePointer<T>.allocate(capacity: count)
@@ -24,8 +33,8 @@ public enum GemmBenchmark {
             b[i] = T(Int(seed >> 40) - (1 << 23)) / T(1 << 23)
         }
         let step = {
-            gemmDriver(transA: false, transB: false, m: n, n: n, k: n, alpha: T(1),
-                       a: UnsafePointer(a), lda: n, b: UnsafePointer(b), ldb: n,
+            gemmDriver(transA: tA, transB: tB, m: m, n: n, k: k, alpha: T(1),
+                       a: UnsafePointer(a), lda: tA ? m : k, b: UnsafePointer(b), ldb: tB ? k : n,
                        beta: T(0), c: c, ldc: n)
         }
         // Warm-up: at least 3 products and ~10% of the budget.
@@ -40,6 +49,6 @@ public enum GemmBenchmark {
             iters += 1
             elapsed = ThreadPool.nowNs() - t0
         } while Double(elapsed) < seconds * 1e9 || iters < 3
-        return Double(iters) * 2 * Double(n) * Double(n) * Double(n) / Double(elapsed)
+        return Double(iters) * 2 * Double(m) * Double(n) * Double(k) / Double(elapsed)
     }
 }

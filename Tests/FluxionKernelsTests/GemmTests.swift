@@ -89,6 +89,8 @@ final class GemmTests: XCTestCase {
         // Large enough (m*n*k >= 128^3) for the threaded paths: wide, narrow (k > KC), rows > 1536
         // (several row chunks) and few-rows column split.
         (97, 130, 170), (100, 97, 220), (1600, 40, 34), (3, 700, 1020),
+        // deep and small (tiles with their own depth loop when threaded)
+        (60, 70, 800), (37, 130, 1024),
     ]
 
     private func allShapes(threads: Int, onlyLarge: Bool = false) {

@@ -111,3 +111,38 @@ public struct TransformerDecoderLayer: ParameterTree {
         norm3.visitParameters(prefix: Self.join(prefix, "norm3"), body)
     }
 }
+
+/// A stack of `TransformerEncoderLayer`s with an optional final LayerNorm, as PyTorch's
+/// `nn.TransformerEncoder(layer, num_layers, norm)` (names `layers.N.*`, `norm.*`):
+///
+///     h₀ = x,  h_l = Layer_l(h_{l−1}),  y = LN(h_L) (when `norm`; usual with pre-LN layers)
+///
+/// Shapes: x [B, T, E] → [B, T, E]; masks as `MultiheadAttention`. Initialisation: each layer's own.
+public struct TransformerEncoder: Layer {
+    public var layers: [TransformerEncoderLayer]
+    public var norm: LayerNorm?
+
+    public init(layerCount: Int, width: Int, headCount: Int, feedForwardSize: Int = 2048, activation: Activation.Kind = .relu,
+                normFirst: Bool = false, finalNorm: Bool? = nil, qkNorm: Bool = false, rotary: Bool = false,
+                dtype: DType = .float32, using rng: inout SeededGenerator) {
+        precondition(layerCount > 0, "TransformerEncoder: needs at least one layer, got \(layerCount)")
+        layers = (0..<layerCount).map { _ in
+            TransformerEncoderLayer(width: width, headCount: headCount, feedForwardSize: feedForwardSize, activation: activation,
+                                    normFirst: normFirst, qkNorm: qkNorm, rotary: rotary, dtype: dtype, using: &rng)
+        }
+        norm = (finalNorm ?? normFirst) ? LayerNorm(width, dtype: dtype) : nil
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
+
+    public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
+        var h = x
+        for layer in layers { h = layer(h, causal: causal, keyPadding: keyPadding, mask: mask) }
+        return norm.map { $0(h) } ?? h
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        layers.visitParameters(prefix: Self.join(prefix, "layers"), body)
+        norm?.visitParameters(prefix: Self.join(prefix, "norm"), body)
+    }
+}

@@ -57,6 +57,12 @@ final class TransformerTests: XCTestCase {
             let memory = Tensor.testInput([2, 4, 4], seed: 5)
             check("TransformerDecoderLayer normFirst=\(normFirst)", decoder, inputShape: [2, 3, 4]) { l, x in l(x, memory: memory) }
         }
+        let stack = TransformerEncoder(layerCount: 2, width: 4, headCount: 2, feedForwardSize: 6, activation: .gelu, normFirst: true,
+                                       dtype: .float64, using: &rng)
+        XCTAssertEqual(stack.namedParameters.map(\.name).filter { !$0.hasPrefix("layers.0") }.first, "layers.1.self_attn.in_proj_weight")
+        XCTAssertEqual(stack.namedParameters.last?.name, "norm.bias")
+        let pad = Tensor([1, 1, 0, 1, 1, 1], shape: [2, 3], dtype: .float64)
+        check("TransformerEncoder pre-LN, 2 layers", stack, inputShape: [2, 3, 4]) { l, x in l(x, causal: false, keyPadding: pad) }
         check("GPTBlock", GPTBlock(width: 4, headCount: 2, dtype: .float64, using: &rng), inputShape: [2, 3, 4]) { b, x in b(x) }
         check("GPTBlock QK-norm + RoPE", GPTBlock(width: 4, headCount: 2, qkNorm: true, rotary: true, dtype: .float64, using: &rng),
               inputShape: [1, 3, 4]) { b, x in b(x) }

@@ -10,6 +10,10 @@
 //    parallelFor over column slabs; each item packs its own B panels and computes all rows, so
 //    packed B stays in the cache of the core that uses it;
 //  - narrow: one parallelFor packs A and B, a second one computes (rows x columns) tiles.
+//  - instead, for the whole product when deep and small (k over 3 depth blocks, m·n ≤ 512²: weight
+//    gradients): one item per tile of C, each running the whole depth loop with its own packing.
+// Columns are split in units of what the micro-kernel fills (two NR panels for the AVX-512 kernel,
+// which computes 6 x 32 tiles; GemmCPU.swift chooses it at run time).
 // Items are many more than threads and handed out dynamically (see ThreadPool).
 // Small problems (work < smallWork, m <= smallM or n <= smallN) take the direct path in
 // GemmSmall.swift. gemm is reentrant: buffers come from a locked cache, and a caller that finds
@@ -228,14 +232,6 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     // Balanced depth blocks (no tiny last block).
     let kBlocks = (k + T.kcBlock - 1) / T.kcBlock
     let kcMax = roundUp((k + kBlocks - 1) / kBlocks, 8)
-    let ncMax = min(roundUp(n, nr), T.ncBlock)
-    let mBigMax = min(roundUp(m, mr), GemmTuning.mBig)
-    let aElems = mBigMax * kcMax, bElems = ncMax * kcMax
-    let ws = GemmWorkspace.shared.acquire((aElems + bElems) * MemoryLayout<T>.stride + 128)
-    defer { GemmWorkspace.shared.release(ws) }
-    let bufA = ws.0.bindMemory(to: T.self, capacity: aElems + bElems + 16)
-    let bufB = bufA + roundUp(aElems, 16)
-
     if threads > 1 && kBlocks >= 4 && m * n <= 512 * 512 && m <= GemmTuning.mBig && n <= T.ncBlock {
         // Deep and small (weight gradients: k = rows of a batch): per-depth-block barriers would
         // dominate, so each item owns a tile of C and runs the whole depth loop with its own packing.
@@ -268,6 +264,14 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
         }
         return
     }
+
+    let ncMax = min(roundUp(n, nr), T.ncBlock)
+    let mBigMax = min(roundUp(m, mr), GemmTuning.mBig)
+    let aElems = mBigMax * kcMax, bElems = ncMax * kcMax
+    let ws = GemmWorkspace.shared.acquire((aElems + bElems) * MemoryLayout<T>.stride + 128)
+    defer { GemmWorkspace.shared.release(ws) }
+    let bufA = ws.0.bindMemory(to: T.self, capacity: aElems + bElems + 16)
+    let bufB = bufA + roundUp(aElems, 16)
 
     var jc = 0
     while jc < n {

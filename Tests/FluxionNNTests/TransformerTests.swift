@@ -163,26 +163,30 @@ final class TransformerTests: XCTestCase {
         XCTAssertEqual(sampleTokens(logits: logits, temperature: 1e-3, using: &rng), [2])
     }
 
-    /// A two-layer GPT learns to copy a random 8-token sequence after a separator (which needs
-    /// attention to the matching earlier position), in a few hundred small steps.
+    /// A two-layer GPT learns to copy a random sequence of random length (4 to 8 tokens) after a
+    /// separator: the offset to the token to copy varies, so it must find it by content (an
+    /// induction head: attend to the token after the previous occurrence of the current one).
     func testGPTLearnsToCopy() {
         var rng = SeededGenerator(seed: 11)
-        let (n, batch, vocab) = (8, 32, 10)
-        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * n + 1, width: 32, depth: 2, headCount: 2)
+        let (maxLength, batch, vocab) = (8, 32, 10)
+        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * maxLength + 1, width: 32, depth: 2, headCount: 2)
         var model = GPT(c, using: &rng)
         var optimizer = AdamW(learningRate: 3e-3, weightDecay: 0)
         func makeBatch() -> (Tensor, Tensor) {
             var inputs: [Int32] = [], labels: [Int32] = []
             for _ in 0..<batch {
+                let n = 4 + Int(rng.next() % 5)
                 let s = (0..<n).map { _ in Int32(1 + rng.next() % UInt64(vocab - 1)) }
-                let seq = s + [0] + s
+                let pad = 2 * (maxLength - n)
+                let seq = s + [0] + s + [Int32](repeating: 0, count: pad)
                 inputs += seq.dropLast()
-                labels += [Int32](repeating: -100, count: n) + s  // predict the copy only
+                // predict the copy only
+                labels += [Int32](repeating: -100, count: n) + s + [Int32](repeating: -100, count: pad)
             }
-            return (Tensor(inputs, shape: [batch, 2 * n]), Tensor(labels, shape: [batch, 2 * n]))
+            return (Tensor(inputs, shape: [batch, 2 * maxLength]), Tensor(labels, shape: [batch, 2 * maxLength]))
         }
         var loss = 0.0
-        for _ in 0..<300 {
+        for _ in 0..<500 {
             let (x, y) = makeBatch()
             let (l, g) = valueWithGradient(at: model) { crossEntropy(logits: $0(x), labels: y) }
             optimizer.update(&model, along: g)

@@ -14,7 +14,7 @@ struct Demo: ParsableCommand {
         abstract: "Train a RealNVP flow and a rectified flow on two moons (about a minute) and write pictures.")
 
     @Option(help: "Output folder.") var out = "demo"
-    @Option(help: "Training steps of each model.") var steps = 2500
+    @Option(help: "Training steps of each model.") var steps = 6000
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Euler steps of the rectified-flow sampler.") var eulerSteps = 32
 

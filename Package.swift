@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "FluxionKernels", dependencies: ["FluxionKernelsAVX512"], swiftSettings: fast),
         .target(name: "FluxionCore", dependencies: ["FluxionKernels"], swiftSettings: optimizedCore),
         .target(name: "FluxionNN", dependencies: ["FluxionCore"], swiftSettings: standard),
-        .target(name: "FluxionOptim", dependencies: ["FluxionCore"], swiftSettings: standard),
+        .target(name: "FluxionOptim", dependencies: ["FluxionCore", "FluxionKernels"], swiftSettings: standard),
         .target(name: "FluxionPlot", dependencies: ["FluxionCore"], swiftSettings: standard),
         .target(name: "FluxionData", dependencies: ["FluxionCore"],
                 resources: [.copy("Resources/digits.csv"), .copy("Resources/digits.rst")], swiftSettings: standard),

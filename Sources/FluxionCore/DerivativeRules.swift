@@ -179,10 +179,13 @@ enum Rules {
     static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ y: Tensor) -> Tensor {
         let inputs = b.map { [x, w, $0] } ?? [x, w]
         let (out, inp) = (w.shape[0], w.shape[1])
+        // Products for inputs nobody differentiates (data fed to a first layer) are skipped.
+        let (needX, needW) = (x.ad?.node != nil, w.ad?.node != nil)
         return record(y, inputs, vjp: { g, _ in
             let g2 = g.reshaped(to: [-1, out]), x2 = x.reshaped(to: [-1, inp])
             // dx as one [rows, out]·[out, in] product (not one per leading index of x).
-            var grads: [Tensor?] = [Tensor.matmul(g2, w).reshaped(to: x.shape), Tensor.matmul(g2, x2, transposeA: true)]
+            var grads: [Tensor?] = [needX ? Tensor.matmul(g2, w).reshaped(to: x.shape) : nil,
+                                    needW ? Tensor.matmul(g2, x2, transposeA: true) : nil]
             if b != nil { grads.append(g2.sum(axis: 0)) }
             return grads
         }, jvp: { y, t in
@@ -196,10 +199,11 @@ enum Rules {
     /// C = op(A)·op(B): dA = g·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·g (likewise);
     /// broadcast batch axes are summed away.
     static func matmul(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool, _ y: Tensor) -> Tensor {
-        record(y, [a, b], vjp: { g, _ in
-            let da = ta ? Tensor.matmul(b, g, transposeA: tb, transposeB: true) : Tensor.matmul(g, b, transposeA: false, transposeB: !tb)
-            let db = tb ? Tensor.matmul(g, a, transposeA: true, transposeB: ta) : Tensor.matmul(a, g, transposeA: !ta, transposeB: false)
-            return [da.summed(toShape: a.shape), db.summed(toShape: b.shape)]
+        let (needA, needB) = (a.ad?.node != nil, b.ad?.node != nil)
+        return record(y, [a, b], vjp: { g, _ in
+            let da = !needA ? nil : ta ? Tensor.matmul(b, g, transposeA: tb, transposeB: true) : Tensor.matmul(g, b, transposeA: false, transposeB: !tb)
+            let db = !needB ? nil : tb ? Tensor.matmul(g, a, transposeA: true, transposeB: ta) : Tensor.matmul(a, g, transposeA: !ta, transposeB: false)
+            return [da?.summed(toShape: a.shape), db?.summed(toShape: b.shape)]
         }, jvp: { y, t in
             sumOfTangents([t[0].map { Tensor.matmul($0, b, transposeA: ta, transposeB: tb) },
                            t[1].map { Tensor.matmul(a, $0, transposeA: ta, transposeB: tb) }], like: y)

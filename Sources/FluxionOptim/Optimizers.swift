@@ -1,4 +1,5 @@
 import Foundation
+import FluxionKernels
 
 /// Stochastic gradient descent with optional momentum (PyTorch's formulation):
 /// g ← g + λp; b ← μb + (1 − τ)g (b = g on the first step); g ← g + μb (Nesterov) or g ← b; p ← p − ηg.
@@ -83,20 +84,26 @@ public struct Adam: Optimizer {
             let decoupled = decoupledWeightDecay, hasDecay = weightDecay != 0
             withBuffers(T.self, &p, g, &m, &v) { p, g, m, v, n in
                 // One branch-free loop per weight-decay mode, so each vectorises.
-                @inline(__always) func loop(_ prepare: (Int) -> T) {
-                    for i in 0..<n {
+                @inline(__always) func loop(_ range: Range<Int>, _ prepare: (Int) -> T) {
+                    for i in range {
                         let gi = prepare(i)
                         m[i] = b1 * m[i] + (1 - b1) * gi
                         v[i] = b2 * v[i] + (1 - b2) * gi * gi
                         p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
                     }
                 }
-                if !hasDecay {
-                    loop { g[$0] }
-                } else if decoupled {
-                    loop { p[$0] *= decay; return g[$0] }
-                } else {
-                    loop { g[$0] + l2 * p[$0] }
+                // Large parameters are split across the thread pool (elementwise, independent).
+                let chunks = n >= 1 << 15 ? ThreadPool.shared.threadCount : 1
+                let size = (n + chunks - 1) / chunks
+                ThreadPool.shared.parallelFor(chunks) { c in
+                    let range = (c * size)..<Swift.min(n, (c + 1) * size)
+                    if !hasDecay {
+                        loop(range) { g[$0] }
+                    } else if decoupled {
+                        loop(range) { p[$0] *= decay; return g[$0] }
+                    } else {
+                        loop(range) { g[$0] + l2 * p[$0] }
+                    }
                 }
             }
         }

@@ -111,6 +111,10 @@ extension Tensor {
         var gates = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
         func forward<T: TensorFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
+            // Float: W_hhᵀ packed once for all steps (not once per step inside each GEMM).
+            let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
+                PackedGemmB(b: $0.baseAddress!, ldb: n, transB: true, k: n, n: 4 * n)
+            } : nil
             projected.withUnsafeBufferPointer(as: T.self) { px in w.withUnsafeBufferPointer(as: T.self) { pw in
             h0.withUnsafeBufferPointer(as: T.self) { ph0 in c0.withUnsafeBufferPointer(as: T.self) { pc0 in
             hs.withUnsafeMutableBufferPointer(as: T.self) { ph in cs.withUnsafeMutableBufferPointer(as: T.self) { pc in
@@ -120,7 +124,12 @@ extension Tensor {
                     for b in 0..<batch { (zb + b * 4 * n).update(from: x + (b * steps + t) * 4 * n, count: 4 * n) }
                     let (hPrev, hStride) = t == 0 ? (ph0.baseAddress!, n) : (UnsafePointer(h + (t - 1) * n), steps * n)
                     let (cPrev, cStride) = t == 0 ? (pc0.baseAddress!, n) : (UnsafePointer(c + (t - 1) * n), steps * n)
-                    gemmTyped(false, true, batch, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zb, 4 * n)
+                    if let packed {
+                        gemm(m: batch, a: UnsafeRawPointer(hPrev).assumingMemoryBound(to: Float.self), lda: hStride, packedB: packed,
+                             beta: 1, c: UnsafeMutableRawPointer(zb).assumingMemoryBound(to: Float.self), ldc: 4 * n)
+                    } else {
+                        gemmTyped(false, true, batch, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zb, 4 * n)
+                    }
                     lstmCellForward(UnsafePointer(zb), cPrev, cStride, g + t * 4 * n, c + t * n, h + t * n, steps * n,
                                     batch: batch, hidden: n)
                 }
@@ -170,6 +179,10 @@ extension Tensor {
         let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
         func run<T: TensorFloat>(_ type: T.Type) {
             var dhNext = [T](repeating: 0, count: batch * n)
+            // Float: W_hh packed once for the 4H × H products of every step.
+            let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
+                PackedGemmB(b: $0.baseAddress!, ldb: n, transB: false, k: 4 * n, n: n)
+            } : nil
             gates.withUnsafeBufferPointer(as: T.self) { pg in cs.withUnsafeBufferPointer(as: T.self) { pc in
             c0.withUnsafeBufferPointer(as: T.self) { pc0 in w.withUnsafeBufferPointer(as: T.self) { pw in
             dz.withUnsafeMutableBufferPointer(as: T.self) { pdz in dh.withUnsafeMutableBufferPointer(as: T.self) { pdh in
@@ -189,8 +202,14 @@ extension Tensor {
                     lstmCellBackward(pg.baseAddress! + t * 4 * n, pc.baseAddress! + t * n, cPrev, cStride, steps * n,
                                      UnsafePointer(pdh.baseAddress!), pdc.baseAddress!, pdz.baseAddress! + t * 4 * n, batch: batch, hidden: n)
                     // ∂L/∂h_{t−1} = dz_t · W_hh
-                    gemmTyped(false, false, batch, n, 4 * n, UnsafePointer(pdz.baseAddress! + t * 4 * n), steps * 4 * n,
-                              pw.baseAddress!, n, 0, pn.baseAddress!, n)
+                    if let packed {
+                        gemm(m: batch, a: UnsafeRawPointer(pdz.baseAddress! + t * 4 * n).assumingMemoryBound(to: Float.self),
+                             lda: steps * 4 * n, packedB: packed, beta: 0,
+                             c: UnsafeMutableRawPointer(pn.baseAddress!).assumingMemoryBound(to: Float.self), ldc: n)
+                    } else {
+                        gemmTyped(false, false, batch, n, 4 * n, UnsafePointer(pdz.baseAddress! + t * 4 * n), steps * 4 * n,
+                                  pw.baseAddress!, n, 0, pn.baseAddress!, n)
+                    }
                     pdh.baseAddress!.update(from: pn.baseAddress!, count: batch * n)
                 }
             } } } } } } } }

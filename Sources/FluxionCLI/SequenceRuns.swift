@@ -47,18 +47,27 @@ enum SequenceRuns {
     static func train(_ c: SequenceRunConfiguration, folder: String) throws {
         let task = try makeTask(c)
         var rng = SeededGenerator(seed: c.seed)
-        switch c.model {
-        case "transformer":
-            var model = TransformerSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: c.width,
-                                                 layerCount: c.layers, headCount: c.heads, maxLength: task.length,
-                                                 outputSize: outputSize(task), using: &rng)
+        if c.model == "transformer" {
+            var model = transformer(c, task, using: &rng)
             try loop(&model, task, c, folder, &rng)
-        default:
-            let kind: RecurrentKind = c.model == "lstm" ? .lstm : (c.model == "gru" ? .gru : .rnnTanh)
-            var model = RecurrentSequenceModel(kind, vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: c.width,
-                                               hiddenSize: c.hidden, layerCount: c.layers, outputSize: outputSize(task), using: &rng)
+        } else {
+            var model = recurrent(c, task, using: &rng)
             try loop(&model, task, c, folder, &rng)
         }
+    }
+
+    /// The Transformer a configuration describes (freshly initialised).
+    static func transformer(_ c: SequenceRunConfiguration, _ task: any SequenceTask, using rng: inout SeededGenerator) -> TransformerSequenceModel {
+        TransformerSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: c.width,
+                                 layerCount: c.layers, headCount: c.heads, maxLength: task.length,
+                                 outputSize: outputSize(task), using: &rng)
+    }
+
+    /// The recurrent model (rnn, lstm or gru) a configuration describes (freshly initialised).
+    static func recurrent(_ c: SequenceRunConfiguration, _ task: any SequenceTask, using rng: inout SeededGenerator) -> RecurrentSequenceModel {
+        let kind: RecurrentKind = c.model == "lstm" ? .lstm : (c.model == "gru" ? .gru : .rnnTanh)
+        return RecurrentSequenceModel(kind, vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: c.width,
+                                      hiddenSize: c.hidden, layerCount: c.layers, outputSize: outputSize(task), using: &rng)
     }
 
     static func loop<M: SequenceModel>(_ model: inout M, _ task: any SequenceTask, _ c: SequenceRunConfiguration,
@@ -166,14 +175,11 @@ struct Generate: ParsableCommand {
         }
         var initial = SeededGenerator(seed: 0)
         if c.model == "transformer" {
-            var model = TransformerSequenceModel(vocabularySize: task.vocabularySize, featureCount: 1, width: c.width, layerCount: c.layers,
-                                                 headCount: c.heads, maxLength: task.length, outputSize: task.characters.count, using: &initial)
+            var model = SequenceRuns.transformer(c, task, using: &initial)
             try loadModel(&model)
             sample(model)
         } else {
-            let kind: RecurrentKind = c.model == "lstm" ? .lstm : (c.model == "gru" ? .gru : .rnnTanh)
-            var model = RecurrentSequenceModel(kind, vocabularySize: task.vocabularySize, width: c.width, hiddenSize: c.hidden,
-                                               layerCount: c.layers, outputSize: task.characters.count, using: &initial)
+            var model = SequenceRuns.recurrent(c, task, using: &initial)
             try loadModel(&model)
             sample(model)
         }

@@ -72,6 +72,16 @@ enum BenchWorkloads {
         }
     }
 
+    /// Consecutive batches of `batch` rows of `data` (64 batches long), cycling, as the reference's
+    /// `data[(i % 64) * B:(i % 64 + 1) * B]`.
+    static func cyclingBatches(_ data: Tensor, batch: Int) -> () -> Tensor {
+        var i = 0
+        return {
+            defer { i += 1 }
+            return data[(i % 64) * batch..<(i % 64 + 1) * batch]
+        }
+    }
+
     static func processCPUSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -86,11 +96,9 @@ enum BenchWorkloads {
         var net = MLP(sizes: [3, 256, 256, 256, 2], activation: .silu, using: &rng)
         var optimizer = Adam(learningRate: 1e-3)
         let batch = 1024
-        let data = Toy2D.twoMoons(count: batch * 64, using: &rng)
-        var i = 0
+        let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
         return timed(seconds) {
-            let x1 = data[(i % 64) * batch..<(i % 64 + 1) * batch]
-            i += 1
+            let x1 = next()
             let x0 = Tensor.randomNormal(shape: [batch, 2], using: &rng)
             let t = Tensor.randomUniform(shape: [batch, 1], using: &rng)
             let xt = (1 - t) * x0 + t * x1
@@ -109,11 +117,9 @@ enum BenchWorkloads {
         var flow = try! FlowConfiguration(kind: "realnvp", eventShape: [2], couplingLayers: 8, hiddenSize: 128).makeFlow()
         var optimizer = Adam(learningRate: 1e-3)
         let batch = 512
-        let data = Toy2D.twoMoons(count: batch * 64, using: &rng)
-        var i = 0
+        let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
         return timed(seconds) {
-            let x = data[(i % 64) * batch..<(i % 64 + 1) * batch]
-            i += 1
+            let x = next()
             let g = gradient(at: flow) { $0.negativeLogLikelihood(x) }
             optimizer.update(&flow, along: g)
         }

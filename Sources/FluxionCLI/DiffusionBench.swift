@@ -14,11 +14,9 @@ extension BenchWorkloads {
         var optimizer = Adam(learningRate: 1e-3)
         let schedule = NoiseSchedule(kind: .linear, stepCount: 1000)
         let batch = 1024
-        let data = Toy2D.twoMoons(count: batch * 64, using: &rng)
-        var i = 0
+        let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
         return timed(seconds) {
-            let x0 = data[(i % 64) * batch..<(i % 64 + 1) * batch]
-            i += 1
+            let x0 = next()
             var r = rng.split()
             let g = gradient(at: net) { net in diffusionLoss(net, data: x0, schedule: schedule, using: &r) }
             optimizer.update(&net, along: g)
@@ -36,11 +34,9 @@ extension BenchWorkloads {
         var optimizer = Adam(learningRate: 1e-3)
         let solver = ODESolver(method: .rk4, steps: 4)
         let batch = 256
-        let data = Toy2D.twoMoons(count: batch * 64, using: &rng)
-        var i = 0
+        let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
         return timed(seconds) {
-            let x = data[(i % 64) * batch..<(i % 64 + 1) * batch]
-            i += 1
+            let x = next()
             var r = rng.split()
             let g = gradient(at: cnf) { cnf in try! cnf.negativeLogLikelihood(x, solver: solver, using: &r) }
             optimizer.update(&cnf, along: g)

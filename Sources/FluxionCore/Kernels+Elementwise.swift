@@ -229,6 +229,8 @@ extension Tensor {
 /// Binary operations with concrete loops (named as the operations that use them).
 enum BinaryOp: String {
     case add, subtract, multiply, divide, minimum, maximum
+    // Comparisons (1 where true, 0 where false), named as `Tensor.compare`'s operations.
+    case less, lessEqual, greater, greaterEqual, equal, notEqual
 }
 
 /// y[i] = a[i·sa] ∘ b[i·sb] with strides 0 or 1; the switch sits outside the loops so each loop
@@ -257,6 +259,12 @@ func binaryLoop<T: TensorFloat>(_ op: BinaryOp, _ a: UnsafePointer<T>, _ sa: Int
     case .divide: loop(/)
     case .minimum: loop { $0 < $1 || $0.isNaN ? $0 : $1 }
     case .maximum: loop { $0 > $1 || $0.isNaN ? $0 : $1 }
+    case .less: loop { $0 < $1 ? 1 : 0 }
+    case .lessEqual: loop { $0 <= $1 ? 1 : 0 }
+    case .greater: loop { $0 > $1 ? 1 : 0 }
+    case .greaterEqual: loop { $0 >= $1 ? 1 : 0 }
+    case .equal: loop { $0 == $1 ? 1 : 0 }
+    case .notEqual: loop { $0 != $1 ? 1 : 0 }
     }
 }
 

@@ -64,7 +64,9 @@ extension Optimizer {
     /// The state tensor for `slot/name`, created as zeros shaped like `like` on first use.
     mutating func slot(_ slot: String, _ name: String, like p: Tensor) -> Tensor {
         let key = slot + "/" + name
-        if let t = state[key] { return t }
+        // Taken out of the dictionary (the caller stores it back), so that updating it in place
+        // does not copy the buffer (copy-on-write with two owners).
+        if let t = state.removeValue(forKey: key) { return t }
         return Tensor.zeros(like: p)
     }
 }

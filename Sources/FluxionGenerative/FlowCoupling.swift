@@ -98,7 +98,11 @@ public struct CouplingMLP: Layer {
         linears = (0..<(sizes.count - 1)).map { Linear(inputSize: sizes[$0], outputSize: sizes[$0 + 1], dtype: dtype, using: &rng) }
     }
 
+    /// One fused primitive (`Tensor.mlp`) when every layer has a bias.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if linears.allSatisfy({ $0.bias != nil }) {
+            return Tensor.mlp(x, weights: linears.map(\.weight), biases: linears.map { $0.bias! }, activation: .relu)
+        }
         var h = x
         for i in linears.indices {
             h = linears[i](h)

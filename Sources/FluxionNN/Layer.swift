@@ -29,6 +29,18 @@ public struct Activation: Layer, Equatable {
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
 }
 
+extension Activation.Kind {
+    /// The fused MLP kernel's version of this activation, if it has one.
+    public var mlpActivation: MLPActivation? {
+        switch self {
+        case .relu: return .relu
+        case .tanh: return .tanh
+        case .silu: return .silu
+        default: return nil
+        }
+    }
+}
+
 /// Layers applied in order. Parameter names use the position, as PyTorch's `nn.Sequential`
 /// (`"0.weight"`, `"2.bias"`), so parameter-free layers still take an index.
 public struct Sequential: Layer {

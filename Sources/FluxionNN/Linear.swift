@@ -44,7 +44,12 @@ public struct MLP: Layer {
         self.activation = Activation(activation)
     }
 
+    /// Runs as one fused primitive (`Tensor.mlp`) when every layer has a bias and the activation
+    /// is ReLU, tanh or SiLU; otherwise layer by layer.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let fused = activation.kind.mlpActivation, layers.allSatisfy({ $0.bias != nil }) {
+            return Tensor.mlp(x, weights: layers.map(\.weight), biases: layers.map { $0.bias! }, activation: fused)
+        }
         var h = x
         for (i, layer) in layers.enumerated() {
             h = layer(h)

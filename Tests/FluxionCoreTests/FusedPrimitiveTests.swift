@@ -49,6 +49,54 @@ final class FusedPrimitiveTests: XCTestCase {
         }
     }
 
+    /// The fused MLP (row blocks per thread, GEMMs with bias and activation in one sweep) against
+    /// the chain of `linear` and activations: one and two threads, row counts that do not split
+    /// evenly, a rank-3 input, an input that is not differentiated, and second order.
+    func testFusedMLP() {
+        func reference(_ act: MLPActivation, _ layers: Int) -> ([Tensor]) -> Tensor {
+            { xs in
+                var h = xs[0]
+                for l in 0..<layers {
+                    h = Tensor.linear(h, weight: xs[1 + 2 * l], bias: xs[2 + 2 * l])
+                    if l < layers - 1 { h = act == .relu ? h.relu() : act == .tanh ? h.tanh() : h.silu() }
+                }
+                return h
+            }
+        }
+        func fused(_ act: MLPActivation, _ layers: Int) -> ([Tensor]) -> Tensor {
+            { xs in Tensor.mlp(xs[0], weights: (0..<layers).map { xs[1 + 2 * $0] }, biases: (0..<layers).map { xs[2 + 2 * $0] }, activation: act) }
+        }
+        func shapes(_ lead: [Int], _ sizes: [Int]) -> [[Int]] {
+            [lead + [sizes[0]]] + (0..<(sizes.count - 1)).flatMap { [[sizes[$0 + 1], sizes[$0]], [sizes[$0 + 1]]] }
+        }
+        let saved = Fluxion.threadCount
+        defer { Fluxion.threadCount = saved }
+        for threads in [1, 2] {
+            Fluxion.threadCount = threads
+            for act in [MLPActivation.relu, .tanh, .silu] {
+                for (lead, sizes) in [([70], [3, 16, 20, 2]), ([1], [2, 8, 4]), ([2, 35], [5, 33, 7]), ([64], [4, 9])] {
+                    for (dtype, tol) in [(DType.float32, 2e-5), (.float64, 1e-12)] {
+                        let xs = inputs(shapes(lead, sizes), dtype)
+                        let layers = sizes.count - 1
+                        compare("mlp \(act) \(lead) \(sizes) \(dtype) threads=\(threads)", fused(act, layers), reference(act, layers), at: xs, tolerance: tol)
+                        // The input as a constant: only parameter gradients.
+                        let x = xs[0], params = Array(xs.dropFirst())
+                        let ga = gradient(at: params) { fused(act, layers)([x] + $0).squared().sum() }
+                        let gb = gradient(at: params) { reference(act, layers)([x] + $0).squared().sum() }
+                        for i in params.indices { assertClose(ga[i], gb[i], relativeTolerance: tol * 10, absoluteTolerance: tol * 10, "mlp constant input \(act) gradient \(i)") }
+                    }
+                }
+                // Second order (the reference's rules take over) and the Float64 finite-difference check.
+                let xs = inputs(shapes([6], [3, 5, 2]), .float32)
+                let h1 = gradient(at: xs) { p in gradient(at: p) { fused(act, 2)($0).squared().sum() }[0].squared().sum() }
+                let h2 = gradient(at: xs) { p in gradient(at: p) { reference(act, 2)($0).squared().sum() }[0].squared().sum() }
+                for i in xs.indices { assertClose(h1[i], h2[i], relativeTolerance: 1e-4, absoluteTolerance: 1e-4, "mlp second order \(act) \(i)") }
+                let xs64 = inputs(shapes([4], [3, 5, 2]), .float64)
+                for failure in GradientCheck.check(fused(act, 2), at: xs64, label: "mlp \(act)") { XCTFail(failure) }
+            }
+        }
+    }
+
     func testGELU() {
         let reference: ([Tensor]) -> Tensor = { $0[0] * 0.5 * (($0[0] * (1 / 2.0.squareRoot())).erf() + 1) }
         for (dtype, tol) in [(DType.float64, 1e-12), (.float32, 1e-6)] {

@@ -7,6 +7,29 @@ import FluxionKernels
 /// Elements per task below which a loop stays on the calling thread.
 @usableFromInline let parallelGrain = 1 << 16
 
+/// Rows split into one block per thread (at least `minRows` each), for kernels whose threads
+/// each take their rows through a whole computation without meeting in between (the fused MLP,
+/// the LSTM recurrence).
+struct RowBlocks {
+    let rows: Int
+    let count: Int
+
+    init(rows: Int, minRows: Int) {
+        self.rows = rows
+        count = Swift.max(1, Swift.min(ThreadPool.shared.threadCount, rows / Swift.max(minRows, 1)))
+    }
+
+    func range(_ p: Int) -> Range<Int> { (p * rows / count)..<((p + 1) * rows / count) }
+    /// The most rows in one block.
+    var maxRows: Int { (rows + count - 1) / count }
+
+    /// Runs `body(p)` for every block; a single block runs on the calling thread, so that the
+    /// GEMMs inside may use the pool themselves.
+    func forEach(_ body: (Int) -> Void) {
+        if count == 1 { body(0) } else { ThreadPool.shared.parallelFor(count, body) }
+    }
+}
+
 /// Runs `body(start, end)` over `0..<count`, split across threads when `count` is large.
 @inline(__always)
 func parallelRanges(_ count: Int, grain: Int = parallelGrain, _ body: (Int, Int) -> Void) {

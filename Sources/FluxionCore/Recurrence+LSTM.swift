@@ -109,6 +109,7 @@ extension Tensor {
         var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         var cs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         var gates = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
+        let blocks = RowBlocks(rows: batch, minRows: 8)
         func forward<T: TensorFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
             // Float: W_hhᵀ packed once for all steps (not once per step inside each GEMM).
@@ -120,18 +121,23 @@ extension Tensor {
             hs.withUnsafeMutableBufferPointer(as: T.self) { ph in cs.withUnsafeMutableBufferPointer(as: T.self) { pc in
             gates.withUnsafeMutableBufferPointer(as: T.self) { pg in z.withUnsafeMutableBufferPointer { pz in
                 let (x, h, c, g, zb) = (px.baseAddress!, ph.baseAddress!, pc.baseAddress!, pg.baseAddress!, pz.baseAddress!)
-                for t in 0..<steps {
-                    for b in 0..<batch { (zb + b * 4 * n).update(from: x + (b * steps + t) * 4 * n, count: 4 * n) }
-                    let (hPrev, hStride) = t == 0 ? (ph0.baseAddress!, n) : (UnsafePointer(h + (t - 1) * n), steps * n)
-                    let (cPrev, cStride) = t == 0 ? (pc0.baseAddress!, n) : (UnsafePointer(c + (t - 1) * n), steps * n)
-                    if let packed {
-                        gemm(m: batch, a: UnsafeRawPointer(hPrev).assumingMemoryBound(to: Float.self), lda: hStride, packedB: packed,
-                             beta: 1, c: UnsafeMutableRawPointer(zb).assumingMemoryBound(to: Float.self), ldc: 4 * n)
-                    } else {
-                        gemmTyped(false, true, batch, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zb, 4 * n)
+                // Each thread takes a block of sequences through all steps: no meeting per step.
+                blocks.forEach { p in
+                    let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
+                    let zr = zb + b0 * 4 * n
+                    for t in 0..<steps {
+                        for b in rows { (zb + b * 4 * n).update(from: x + (b * steps + t) * 4 * n, count: 4 * n) }
+                        let (hPrev, hStride) = t == 0 ? (ph0.baseAddress! + b0 * n, n) : (UnsafePointer(h + b0 * steps * n + (t - 1) * n), steps * n)
+                        let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (UnsafePointer(c + b0 * steps * n + (t - 1) * n), steps * n)
+                        if let packed {
+                            gemm(m: m, a: UnsafeRawPointer(hPrev).assumingMemoryBound(to: Float.self), lda: hStride, packedB: packed,
+                                 beta: 1, c: UnsafeMutableRawPointer(zr).assumingMemoryBound(to: Float.self), ldc: 4 * n)
+                        } else {
+                            gemmTyped(false, true, m, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zr, 4 * n)
+                        }
+                        lstmCellForward(UnsafePointer(zr), cPrev, cStride, g + b0 * steps * 4 * n + t * 4 * n,
+                                        c + b0 * steps * n + t * n, h + b0 * steps * n + t * n, steps * n, batch: m, hidden: n)
                     }
-                    lstmCellForward(UnsafePointer(zb), cPrev, cStride, g + t * 4 * n, c + t * n, h + t * n, steps * n,
-                                    batch: batch, hidden: n)
                 }
             } } } } } } } }
         }
@@ -177,6 +183,7 @@ extension Tensor {
         let gOut = gs[0]?.detached
         // h_{t−1} for every step, for ∂W_hh = Σ_t dz_tᵀ·h_{t−1} in one GEMM.
         let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
+        let blocks = RowBlocks(rows: batch, minRows: 8)
         func run<T: TensorFloat>(_ type: T.Type) {
             var dhNext = [T](repeating: 0, count: batch * n)
             // Float: W_hh packed once for the 4H × H products of every step.
@@ -187,30 +194,35 @@ extension Tensor {
             c0.withUnsafeBufferPointer(as: T.self) { pc0 in w.withUnsafeBufferPointer(as: T.self) { pw in
             dz.withUnsafeMutableBufferPointer(as: T.self) { pdz in dh.withUnsafeMutableBufferPointer(as: T.self) { pdh in
             dc.withUnsafeMutableBufferPointer(as: T.self) { pdc in dhNext.withUnsafeMutableBufferPointer { pn in
-                let addOutput: (Int) -> Void = { t in
-                    guard let gOut else { return }
-                    gOut.withUnsafeBufferPointer(as: T.self) { po in
-                        for b in 0..<batch {
-                            let src = po.baseAddress! + (b * steps + t) * n, dst = pdh.baseAddress! + b * n
-                            for j in 0..<n { dst[j] += src[j] }
+                // Each thread takes a block of sequences back through all steps (as forward).
+                blocks.forEach { p in
+                    let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
+                    let dhr = pdh.baseAddress! + b0 * n, dcr = pdc.baseAddress! + b0 * n, nextr = pn.baseAddress! + b0 * n
+                    let gr = pg.baseAddress! + b0 * steps * 4 * n, cr = pc.baseAddress! + b0 * steps * n
+                    let dzr = pdz.baseAddress! + b0 * steps * 4 * n
+                    for t in stride(from: steps - 1, through: 0, by: -1) {
+                        if let gOut {
+                            gOut.withUnsafeBufferPointer(as: T.self) { po in
+                                for b in rows {
+                                    let src = po.baseAddress! + (b * steps + t) * n, dst = pdh.baseAddress! + b * n
+                                    for j in 0..<n { dst[j] += src[j] }
+                                }
+                            }
                         }
+                        let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (cr + (t - 1) * n, steps * n)
+                        lstmCellBackward(gr + t * 4 * n, cr + t * n, cPrev, cStride, steps * n,
+                                         UnsafePointer(dhr), dcr, dzr + t * 4 * n, batch: m, hidden: n)
+                        // ∂L/∂h_{t−1} = dz_t · W_hh
+                        if let packed {
+                            gemm(m: m, a: UnsafeRawPointer(dzr + t * 4 * n).assumingMemoryBound(to: Float.self),
+                                 lda: steps * 4 * n, packedB: packed, beta: 0,
+                                 c: UnsafeMutableRawPointer(nextr).assumingMemoryBound(to: Float.self), ldc: n)
+                        } else {
+                            gemmTyped(false, false, m, n, 4 * n, UnsafePointer(dzr + t * 4 * n), steps * 4 * n,
+                                      pw.baseAddress!, n, 0, nextr, n)
+                        }
+                        dhr.update(from: nextr, count: m * n)
                     }
-                }
-                for t in stride(from: steps - 1, through: 0, by: -1) {
-                    addOutput(t)
-                    let (cPrev, cStride) = t == 0 ? (pc0.baseAddress!, n) : (pc.baseAddress! + (t - 1) * n, steps * n)
-                    lstmCellBackward(pg.baseAddress! + t * 4 * n, pc.baseAddress! + t * n, cPrev, cStride, steps * n,
-                                     UnsafePointer(pdh.baseAddress!), pdc.baseAddress!, pdz.baseAddress! + t * 4 * n, batch: batch, hidden: n)
-                    // ∂L/∂h_{t−1} = dz_t · W_hh
-                    if let packed {
-                        gemm(m: batch, a: UnsafeRawPointer(pdz.baseAddress! + t * 4 * n).assumingMemoryBound(to: Float.self),
-                             lda: steps * 4 * n, packedB: packed, beta: 0,
-                             c: UnsafeMutableRawPointer(pn.baseAddress!).assumingMemoryBound(to: Float.self), ldc: n)
-                    } else {
-                        gemmTyped(false, false, batch, n, 4 * n, UnsafePointer(pdz.baseAddress! + t * 4 * n), steps * 4 * n,
-                                  pw.baseAddress!, n, 0, pn.baseAddress!, n)
-                    }
-                    pdh.baseAddress!.update(from: pn.baseAddress!, count: batch * n)
                 }
             } } } } } } } }
             dz.withUnsafeBufferPointer(as: T.self) { pdz in hPrev.withUnsafeBufferPointer(as: T.self) { php in

@@ -76,23 +76,16 @@ struct MLPKernel {
     let sizes: [Int]
     let activation: MLPActivation
     /// Row blocks: one per thread, at least 32 rows each.
-    let blocks: Int
+    let blocks: RowBlocks
 
     init(rows: Int, sizes: [Int], activation: MLPActivation) {
         self.rows = rows
         self.sizes = sizes
         self.activation = activation
-        blocks = Swift.max(1, Swift.min(ThreadPool.shared.threadCount, rows / 32))
+        blocks = RowBlocks(rows: rows, minRows: 32)
     }
 
     var layers: Int { sizes.count - 1 }
-    func blockRange(_ p: Int) -> Range<Int> { (p * rows / blocks)..<((p + 1) * rows / blocks) }
-
-    /// Runs `body(p)` for every block; with one block on the calling thread, so that the GEMMs
-    /// inside may use the pool themselves.
-    func forEachBlock(_ body: (Int) -> Void) {
-        if blocks == 1 { body(0) } else { ThreadPool.shared.parallelFor(blocks, body) }
-    }
 
     /// What the backward pass needs: each hidden layer's output a_l = f(z_l), and for SiLU also
     /// z_l and σ(z_l).
@@ -117,8 +110,8 @@ struct MLPKernel {
         let sig = saved.sigmoid.map(\.mutableFloatPointer)
         let pw = ws.map(\.floatPointer), pb = bs.map(\.floatPointer)
         withExtendedLifetime((x, ws, bs, saved)) {
-            forEachBlock { p in
-                let r = blockRange(p)
+            blocks.forEach { p in
+                let r = blocks.range(p)
                 for l in 0..<layers {
                     let (k, n) = (sizes[l], sizes[l + 1])
                     let input = l == 0 ? px + r.lowerBound * k : UnsafePointer(post[l - 1] + r.lowerBound * k)
@@ -157,17 +150,17 @@ struct MLPKernel {
         // Block 0 writes the gradients in place; the others into partial sums added at the end.
         let widest = sizes.max()!
         let partialCount = sizes.indices.dropLast().reduce(0) { $0 + sizes[$1] * sizes[$1 + 1] + sizes[$1 + 1] }
-        let scratch = Tensor(uninitializedShape: [blocks, 2 * (rows / blocks + 1) * widest], dtype: .float32)
-        let partial = Tensor(uninitializedShape: [Swift.max(blocks - 1, 0), partialCount], dtype: .float32)
+        let scratchStride = 2 * blocks.maxRows * widest
+        let scratch = Tensor(uninitializedShape: [blocks.count, scratchStride], dtype: .float32)
+        let partial = Tensor(uninitializedShape: [blocks.count - 1, partialCount], dtype: .float32)
         let pg = g.floatPointer, px = x.floatPointer, pw = ws.map(\.floatPointer)
         let post = saved.post.map(\.floatPointer), pre = saved.pre.map(\.floatPointer), sig = saved.sigmoid.map(\.floatPointer)
         let pdw = dw.indices.map { dw[$0].mutableFloatPointer }, pdb = db.indices.map { db[$0].mutableFloatPointer }
         let pdx = dx?.mutableFloatPointer
         let pscratch = scratch.mutableFloatPointer, ppartial = partial.mutableFloatPointer
-        let scratchStride = 2 * (rows / blocks + 1) * widest
         withExtendedLifetime((g, x, ws, saved, dw, db, dx, scratch, partial)) {
-            forEachBlock { p in
-                let r = blockRange(p)
+            blocks.forEach { p in
+                let r = blocks.range(p)
                 let bufs = (pscratch + p * scratchStride, pscratch + p * scratchStride + scratchStride / 2)
                 var dz = UnsafePointer(pg + r.lowerBound * sizes[layers])
                 for l in stride(from: layers - 1, through: 0, by: -1) {
@@ -208,11 +201,11 @@ struct MLPKernel {
                     dz = UnsafePointer(dh)
                 }
             }
-            guard blocks > 1 else { return }
+            guard blocks.count > 1 else { return }
             // Sum the partial weight and bias gradients into block 0's.
             for l in 0..<layers {
                 let (k, n) = (sizes[l], sizes[l + 1])
-                let blocksLeft = blocks - 1
+                let blocksLeft = blocks.count - 1
                 func addInto(_ dst: UnsafeMutablePointer<Float>, _ at: Int, _ count: Int) {
                     parallelRanges(count, grain: 1 << 13) { s, e in
                         for q in 0..<blocksLeft {

@@ -22,9 +22,14 @@ final class RecurrenceTests: XCTestCase {
     }
 
     func testFusedMatchesReference() {
+        let saved = Fluxion.threadCount
+        defer { Fluxion.threadCount = saved }
+        // One thread and two (two blocks of sequences, split unevenly at batch 19).
+        for (threads, batch) in [(1, 3), (2, 3), (2, 19)] {
+        Fluxion.threadCount = threads
         for (dtype, tol) in [(DType.float64, 1e-12), (.float32, 2e-5)] {
             for hidden in [11, 16] {  // a SIMD tail and whole vectors
-                let x = inputs(dtype, hidden: hidden)
+                let x = inputs(dtype, batch: batch, hidden: hidden)
                 let (a, b) = (fused(x), reference(x))
                 for i in 0..<3 { assertClose(a[i], b[i], relativeTolerance: tol, absoluteTolerance: tol, "\(dtype) H=\(hidden) output \(i)") }
                 var rng = SeededGenerator(seed: 5)
@@ -38,6 +43,7 @@ final class RecurrenceTests: XCTestCase {
                 let gc = gradient(at: x) { self.fused($0)[2].sum() }, gd = gradient(at: x) { self.reference($0)[2].sum() }
                 for i in 0..<4 { assertClose(gc[i], gd[i], relativeTolerance: tol * 10, absoluteTolerance: tol * 10, "\(dtype) final-cell gradient \(i)") }
             }
+        }
         }
     }
 

@@ -9,51 +9,62 @@ import FluxionKernels
 // GEMM per step and forms ∂W_hh in a single GEMM over all steps.
 
 @inline(__always)
-func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
-                                     _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ h: UnsafeMutablePointer<T>,
-                                     _ outStride: Int, batch: Int, hidden n: Int) {
+func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T>, _ xStride: Int,
+                                     _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+                                     _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ tanhC: UnsafeMutablePointer<T>,
+                                     _ h: UnsafeMutablePointer<T>, _ outStride: Int, batch: Int, hidden n: Int) {
+    // Pre-activations z + x̃ (the recurrent product and the projected input, added here rather
+    // than copying x̃ into z first); tanh(c_t) is kept for the backward pass.
     for b in 0..<batch {
-        let zr = z + b * 4 * n, gr = gates + b * outStride * 4, cp = cPrev + b * cPrevStride
-        let cr = c + b * outStride, hr = h + b * outStride
+        let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * outStride * 4, cp = cPrev + b * cPrevStride
+        let cr = c + b * outStride, tr = tanhC + b * outStride, hr = h + b * outStride
         var j = 0
         if T.self == Float.self {
-            let zf = UnsafeRawPointer(zr), gf = UnsafeMutableRawPointer(gr)
-            let cpf = UnsafeRawPointer(cp), crf = UnsafeMutableRawPointer(cr), hrf = UnsafeMutableRawPointer(hr)
+            let zf = UnsafeRawPointer(zr), xf = UnsafeRawPointer(xr), gf = UnsafeMutableRawPointer(gr)
+            let cpf = UnsafeRawPointer(cp), crf = UnsafeMutableRawPointer(cr), trf = UnsafeMutableRawPointer(tr)
+            let hrf = UnsafeMutableRawPointer(hr)
+            @inline(__always) func pre(_ offset: Int) -> Float8 {
+                zf.loadUnaligned(fromByteOffset: offset, as: Float8.self) + xf.loadUnaligned(fromByteOffset: offset, as: Float8.self)
+            }
             while j + 8 <= n {
                 let o4 = 4 * j
-                let i = sigmoid8(zf.loadUnaligned(fromByteOffset: o4, as: Float8.self))
-                let f = sigmoid8(zf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self))
-                let g = tanh8(zf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self))
-                let o = sigmoid8(zf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self))
+                let i = sigmoid8(pre(o4))
+                let f = sigmoid8(pre(o4 + 4 * n))
+                let g = tanh8(pre(o4 + 8 * n))
+                let o = sigmoid8(pre(o4 + 12 * n))
                 let cNew = f * cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + i * g
+                let tc = tanh8(cNew)
                 gf.storeBytes(of: i, toByteOffset: o4, as: Float8.self)
                 gf.storeBytes(of: f, toByteOffset: o4 + 4 * n, as: Float8.self)
                 gf.storeBytes(of: g, toByteOffset: o4 + 8 * n, as: Float8.self)
                 gf.storeBytes(of: o, toByteOffset: o4 + 12 * n, as: Float8.self)
                 crf.storeBytes(of: cNew, toByteOffset: o4, as: Float8.self)
-                hrf.storeBytes(of: o * tanh8(cNew), toByteOffset: o4, as: Float8.self)
+                trf.storeBytes(of: tc, toByteOffset: o4, as: Float8.self)
+                hrf.storeBytes(of: o * tc, toByteOffset: o4, as: Float8.self)
                 j += 8
             }
         }
         while j < n {
             let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
-            let i = sig(zr[j]), f = sig(zr[n + j]), g = T.tanh(zr[2 * n + j]), o = sig(zr[3 * n + j])
+            let i = sig(zr[j] + xr[j]), f = sig(zr[n + j] + xr[n + j])
+            let g = T.tanh(zr[2 * n + j] + xr[2 * n + j]), o = sig(zr[3 * n + j] + xr[3 * n + j])
             let cNew = f * cp[j] + i * g
             gr[j] = i; gr[n + j] = f; gr[2 * n + j] = g; gr[3 * n + j] = o
             cr[j] = cNew
-            hr[j] = o * T.tanh(cNew)
+            tr[j] = T.tanh(cNew)
+            hr[j] = o * tr[j]
             j += 1
         }
     }
 }
 
 @inline(__always)
-func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ c: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ tanhC: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
                                       _ stride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
                                       _ dz: UnsafeMutablePointer<T>, batch: Int, hidden n: Int) {
     // dc holds ∂L/∂c_t on entry and ∂L/∂c_{t−1} on exit; dh is ∂L/∂h_t; dz gets ∂L/∂z_t.
     for b in 0..<batch {
-        let gr = gates + b * stride * 4, cr = c + b * stride, cp = cPrev + b * cPrevStride
+        let gr = gates + b * stride * 4, cr = tanhC + b * stride, cp = cPrev + b * cPrevStride
         let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * stride * 4
         var j = 0
         if T.self == Float.self {
@@ -65,7 +76,7 @@ func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ c: UnsafePoin
                 let f = gf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self)
                 let g = gf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self)
                 let o = gf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self)
-                let tc = tanh8(crf.loadUnaligned(fromByteOffset: o4, as: Float8.self))
+                let tc = crf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
                 let dhv = dhf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
                 let dct = dcf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + dhv * o * (1 - tc * tc)
                 let cpv = cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
@@ -79,7 +90,7 @@ func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ c: UnsafePoin
         }
         while j < n {
             let i = gr[j], f = gr[n + j], g = gr[2 * n + j], o = gr[3 * n + j]
-            let tc = T.tanh(cr[j])
+            let tc = cr[j]
             let dct = dcr[j] + dhr[j] * o * (1 - tc * tc)
             dzr[j] = dct * g * i * (1 - i)
             dzr[n + j] = dct * cp[j] * f * (1 - f)
@@ -109,6 +120,7 @@ extension Tensor {
         var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         var cs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         var gates = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
+        var tanhCs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         let blocks = RowBlocks(rows: batch, minRows: 8)
         func forward<T: TensorFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
@@ -120,36 +132,38 @@ extension Tensor {
             h0.withUnsafeBufferPointer(as: T.self) { ph0 in c0.withUnsafeBufferPointer(as: T.self) { pc0 in
             hs.withUnsafeMutableBufferPointer(as: T.self) { ph in cs.withUnsafeMutableBufferPointer(as: T.self) { pc in
             gates.withUnsafeMutableBufferPointer(as: T.self) { pg in z.withUnsafeMutableBufferPointer { pz in
+            tanhCs.withUnsafeMutableBufferPointer(as: T.self) { pt in
                 let (x, h, c, g, zb) = (px.baseAddress!, ph.baseAddress!, pc.baseAddress!, pg.baseAddress!, pz.baseAddress!)
+                let tc = pt.baseAddress!
                 // Each thread takes a block of sequences through all steps: no meeting per step.
                 blocks.forEach { p in
                     let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
                     let zr = zb + b0 * 4 * n
                     for t in 0..<steps {
-                        for b in rows { (zb + b * 4 * n).update(from: x + (b * steps + t) * 4 * n, count: 4 * n) }
                         let (hPrev, hStride) = t == 0 ? (ph0.baseAddress! + b0 * n, n) : (UnsafePointer(h + b0 * steps * n + (t - 1) * n), steps * n)
                         let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (UnsafePointer(c + b0 * steps * n + (t - 1) * n), steps * n)
                         if let packed {
                             gemm(m: m, a: UnsafeRawPointer(hPrev).assumingMemoryBound(to: Float.self), lda: hStride, packedB: packed,
-                                 beta: 1, c: UnsafeMutableRawPointer(zr).assumingMemoryBound(to: Float.self), ldc: 4 * n)
+                                 beta: 0, c: UnsafeMutableRawPointer(zr).assumingMemoryBound(to: Float.self), ldc: 4 * n)
                         } else {
-                            gemmTyped(false, true, m, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 1, zr, 4 * n)
+                            gemmTyped(false, true, m, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 0, zr, 4 * n)
                         }
-                        lstmCellForward(UnsafePointer(zr), cPrev, cStride, g + b0 * steps * 4 * n + t * 4 * n,
-                                        c + b0 * steps * n + t * n, h + b0 * steps * n + t * n, steps * n, batch: m, hidden: n)
+                        let at = b0 * steps * n + t * n
+                        lstmCellForward(UnsafePointer(zr), x + (b0 * steps + t) * 4 * n, steps * 4 * n, cPrev, cStride,
+                                        g + b0 * steps * 4 * n + t * 4 * n, c + at, tc + at, h + at, steps * n, batch: m, hidden: n)
                     }
                 }
-            } } } } } } } }
+            } } } } } } } } }
         }
         if w.dtype == .float32 { forward(Float.self) } else { forward(Double.self) }
         let last = { (s: Tensor) in s.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached }
         let ys = [hs, last(hs), last(cs)]
-        let (savedGates, savedCells) = (gates, cs)
+        let (savedGates, savedCells, savedTanh) = (gates, cs, tanhCs)
         let outs = recordFused(ys, [projected, w, h0, c0], reference: { xs in
             let r = lstmRecurrenceReference(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3])
             return [r.outputs, r.hidden, r.cell]
         }, fastPullback: { gs in
-            lstmRecurrenceBackward(gs, savedGates, savedCells, hs, w, h0, c0)
+            lstmRecurrenceBackward(gs, savedGates, savedCells, savedTanh, hs, w, h0, c0)
         })
         return (outs[0], outs[1], outs[2])
     }
@@ -171,7 +185,7 @@ extension Tensor {
     }
 
     /// First-order reverse pass of `lstmRecurrence` from its saved gates and cells.
-    static func lstmRecurrenceBackward(_ gs: [Tensor?], _ gates: Tensor, _ cs: Tensor, _ hs: Tensor, _ w: Tensor,
+    static func lstmRecurrenceBackward(_ gs: [Tensor?], _ gates: Tensor, _ cs: Tensor, _ tanhCs: Tensor, _ hs: Tensor, _ w: Tensor,
                                        _ h0: Tensor, _ c0: Tensor) -> [Tensor?] {
         let (batch, steps, n) = (hs.shape[0], hs.shape[1], hs.shape[2])
         var dz = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
@@ -185,20 +199,20 @@ extension Tensor {
         let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
         let blocks = RowBlocks(rows: batch, minRows: 8)
         func run<T: TensorFloat>(_ type: T.Type) {
-            var dhNext = [T](repeating: 0, count: batch * n)
             // Float: W_hh packed once for the 4H × H products of every step.
             let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
                 PackedGemmB(b: $0.baseAddress!, ldb: n, transB: false, k: 4 * n, n: n)
             } : nil
             gates.withUnsafeBufferPointer(as: T.self) { pg in cs.withUnsafeBufferPointer(as: T.self) { pc in
-            c0.withUnsafeBufferPointer(as: T.self) { pc0 in w.withUnsafeBufferPointer(as: T.self) { pw in
+            tanhCs.withUnsafeBufferPointer(as: T.self) { ptc in c0.withUnsafeBufferPointer(as: T.self) { pc0 in w.withUnsafeBufferPointer(as: T.self) { pw in
             dz.withUnsafeMutableBufferPointer(as: T.self) { pdz in dh.withUnsafeMutableBufferPointer(as: T.self) { pdh in
-            dc.withUnsafeMutableBufferPointer(as: T.self) { pdc in dhNext.withUnsafeMutableBufferPointer { pn in
+            dc.withUnsafeMutableBufferPointer(as: T.self) { pdc in
                 // Each thread takes a block of sequences back through all steps (as forward).
                 blocks.forEach { p in
                     let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
-                    let dhr = pdh.baseAddress! + b0 * n, dcr = pdc.baseAddress! + b0 * n, nextr = pn.baseAddress! + b0 * n
+                    let dhr = pdh.baseAddress! + b0 * n, dcr = pdc.baseAddress! + b0 * n
                     let gr = pg.baseAddress! + b0 * steps * 4 * n, cr = pc.baseAddress! + b0 * steps * n
+                    let tr = ptc.baseAddress! + b0 * steps * n
                     let dzr = pdz.baseAddress! + b0 * steps * 4 * n
                     for t in stride(from: steps - 1, through: 0, by: -1) {
                         if let gOut {
@@ -210,18 +224,17 @@ extension Tensor {
                             }
                         }
                         let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (cr + (t - 1) * n, steps * n)
-                        lstmCellBackward(gr + t * 4 * n, cr + t * n, cPrev, cStride, steps * n,
+                        lstmCellBackward(gr + t * 4 * n, tr + t * n, cPrev, cStride, steps * n,
                                          UnsafePointer(dhr), dcr, dzr + t * 4 * n, batch: m, hidden: n)
-                        // ∂L/∂h_{t−1} = dz_t · W_hh
+                        // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above)
                         if let packed {
                             gemm(m: m, a: UnsafeRawPointer(dzr + t * 4 * n).assumingMemoryBound(to: Float.self),
                                  lda: steps * 4 * n, packedB: packed, beta: 0,
-                                 c: UnsafeMutableRawPointer(nextr).assumingMemoryBound(to: Float.self), ldc: n)
+                                 c: UnsafeMutableRawPointer(dhr).assumingMemoryBound(to: Float.self), ldc: n)
                         } else {
                             gemmTyped(false, false, m, n, 4 * n, UnsafePointer(dzr + t * 4 * n), steps * 4 * n,
-                                      pw.baseAddress!, n, 0, nextr, n)
+                                      pw.baseAddress!, n, 0, dhr, n)
                         }
-                        dhr.update(from: nextr, count: m * n)
                     }
                 }
             } } } } } } } }

@@ -8,13 +8,14 @@ protocol RunVisitor {
     func visit<M: RunModel>(_ run: TrainingRun<M>) throws -> Result
 }
 
-func withRun<V: RunVisitor>(_ folder: String, _ visitor: V) throws -> V.Result {
+/// `best`: load the best-validation parameters when the run kept them (see `TrainingRun.validate`).
+func withRun<V: RunVisitor>(_ folder: String, best: Bool = false, _ visitor: V) throws -> V.Result {
     let config: RunConfiguration
     do { config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder) } catch { throw cleanError(error) }
     guard let type = RunModels.registry[config.model] else { throw ValidationError("\(folder)/config.json: unknown model '\(config.model)'") }
     func open<M: RunModel>(_ type: M.Type) throws -> V.Result {
         let run: TrainingRun<M>
-        do { run = try TrainingRun<M>.load(folder: folder) } catch { throw cleanError(error) }
+        do { run = try TrainingRun<M>.load(folder: folder, best: best) } catch { throw cleanError(error) }
         return try visitor.visit(run)
     }
     return try open(type)
@@ -31,12 +32,13 @@ struct Sample: ParsableCommand {
     @Option(help: "ODE solver (ODE/diffusion models).") var solver: String?
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output PNG (default RUN/samples-T<temperature>.png; the .npy goes beside it).") var out: String?
+    @Flag(help: "Use the last checkpoint, not the best-validation model (runs on digits keep both).") var last = false
 
     func run() throws {
         guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000, got \(count)") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be non-negative, got \(temperature)") }
         if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
-        try withRun(folder, Visitor(command: self))
+        try withRun(folder, best: !last, Visitor(command: self))
     }
 
     struct Visitor: RunVisitor {
@@ -54,7 +56,9 @@ struct Sample: ParsableCommand {
                 try RunPictures.samples(shown, data: run.data, title: "\(run.configuration.model) on \(run.configuration.data): \(command.count) samples, T = \(String(format: "%g", command.temperature))", to: png)
                 try NPY.write(samples, to: npy)
             } catch { throw cleanError(error) }
-            print(String(format: "%d samples in %.2f s (step %d of the run); wrote %@ and %@", command.count, seconds, run.state.step, png, npy))
+            let step = !command.last ? run.state.bestStep ?? run.state.step : run.state.step
+            print(String(format: "%d samples in %.2f s (model of step %d%@); wrote %@ and %@", command.count, seconds, step,
+                         step != run.state.step ? ", best validation NLL" : "", png, npy))
             let flat = samples.reshaped(to: [command.count, -1])
             print("sample mean " + flat.mean(axis: 0).scalars.prefix(4).map { String(format: "%.4f", $0) }.joined(separator: ", ")
                   + (flat.shape[1] > 4 ? ", ..." : "") + "; data mean " + run.data.test.reshaped(to: [run.data.test.shape[0], -1]).mean(axis: 0).scalars.prefix(4).map { String(format: "%.4f", $0) }.joined(separator: ", "))
@@ -68,20 +72,26 @@ struct Eval: ParsableCommand {
 
     @Argument(help: "The run folder.") var folder: String
     @Option(help: "Random seed (models whose figures are stochastic).") var seed: UInt64 = 2
+    @Flag(help: "Evaluate the last checkpoint, not the best-validation model (runs on digits keep both).") var last = false
 
-    func run() throws { try withRun(folder, Visitor(seed: seed)) }
+    func run() throws { try withRun(folder, best: !last, Visitor(seed: seed, last: last)) }
 
     struct Visitor: RunVisitor {
         let seed: UInt64
+        let last: Bool
         func visit<M: RunModel>(_ run: TrainingRun<M>) throws {
             var rng = SeededGenerator(seed: seed)
             let figures = run.model.evaluate(run.data.test, data: run.data, using: &rng)
-            print("\(run.configuration.model) on \(run.configuration.data), step \(run.state.step) of \(run.configuration.steps), \(run.model.parameterCount) parameters")
+            // The model evaluated: the best-validation one (if kept) unless --last.
+            let step = !last ? run.state.bestStep ?? run.state.step : run.state.step
+            print("\(run.configuration.model) on \(run.configuration.data), step \(step) of \(run.configuration.steps)"
+                  + (step != run.state.step ? " (best validation NLL; the last checkpoint is step \(run.state.step), see --last)" : "")
+                  + ", \(run.model.parameterCount) parameters")
             for f in figures { print("  \(pad(f.name, 16)) \(String(format: "%.6g", f.value))") }
             if figures.contains(where: { $0.name == "nll_nats" }) {
                 print("  (nll_nats: mean −ln p(x) over the held-out set, in nats\(run.data.isImage ? "; bits_per_dim on the 17-level digits, (nll + 64 ln 17)/(64 ln 2)" : ""))")
             }
-            var record: [String: Any] = ["run": run.folder, "model": run.configuration.model, "data": run.configuration.data, "step": run.state.step]
+            var record: [String: Any] = ["run": run.folder, "model": run.configuration.model, "data": run.configuration.data, "step": step]
             for f in figures { record[f.name] = f.value.isFinite ? (f.value * 1e6).rounded() / 1e6 : String(f.value) }
             let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))

@@ -149,7 +149,10 @@ struct Train: ParsableCommand {
             let interrupted = interruptRequested != 0
             if run.state.step % run.configuration.checkpointEvery == 0 || run.isFinished || interrupted {
                 run.state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(started)
-                do { try run.saveCheckpoint() } catch { throw cleanError(error) }
+                do {
+                    if !interrupted { try run.validate() }
+                    try run.saveCheckpoint()
+                } catch { throw cleanError(error) }
             }
             if interrupted {
                 progress.finish()
@@ -163,13 +166,23 @@ struct Train: ParsableCommand {
         var rng = SeededGenerator(seed: run.configuration.seed &+ 3)
         let figures = run.model.evaluate(run.data.test, data: run.data, using: &rng)
         print("held-out: " + figures.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
-        if !noPictures { try writePictures(run) }
+        var pictured = run
+        if let bestStep = run.state.bestStep, let best = run.state.bestValidation, bestStep != run.state.step {
+            let kept = try TrainingRun<M>.load(folder: folder, best: true).model
+            pictured.model = kept
+            var rng = SeededGenerator(seed: run.configuration.seed &+ 3)
+            let keptFigures = kept.evaluate(run.data.test, data: run.data, using: &rng)
+            print(String(format: "best validation NLL %.4f at step %d (best.safetensors; `fluxion eval` and `sample` use it): held-out ", best, bestStep)
+                  + keptFigures.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
+        }
+        if !noPictures { try writePictures(pictured) }
     }
 
     func writePictures<M: RunModel>(_ run: TrainingRun<M>) throws {
         let folder = run.folder
         func path(_ f: String) -> String { (folder as NSString).appendingPathComponent(f) }
-        let name = "\(run.configuration.model) on \(run.configuration.data), \(run.state.step) steps"
+        var name = "\(run.configuration.model) on \(run.configuration.data), \(run.state.step) steps"
+        if let best = run.state.bestStep, best != run.state.step { name += " (model of step \(best), best validation)" }
         var rng = SeededGenerator(seed: run.configuration.seed &+ 4)
         do {
             try RunPictures.loss(run.lossHistory, title: "\(name): loss", to: path("loss.png"))

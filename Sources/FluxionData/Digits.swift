@@ -50,6 +50,12 @@ public struct Digits {
 
     public var count: Int { labels.count }
 
+    /// The images whose index (within this set) satisfies `include`, in order.
+    public func subset(_ include: (Int) -> Bool) -> Digits {
+        let index = Tensor((0..<count).filter(include).map { Int32($0) })
+        return Digits(pixels: pixels.indexSelect(axis: 0, indices: index), labels: labels.indexSelect(axis: 0, indices: index))
+    }
+
     /// Uniformly dequantised images x = (pixel + u)/17 ∈ [0, 1)^64, [N, 64].
     public func dequantized(dtype: DType = .float32, using rng: inout SeededGenerator) -> Tensor {
         let u = Tensor.randomUniform(shape: pixels.shape, dtype: .float64, using: &rng)

@@ -4,14 +4,18 @@ import FluxionOptim
 import FluxionData
 
 /// The data of a run: a 2-D toy distribution (fresh samples every batch, a fixed held-out set of
-/// 10,000 points) or the 8×8 digits (shuffled epochs over the 1,437 training images, freshly
-/// dequantised per batch; the 360 test images dequantised once with a fixed generator).
+/// 10,000 points) or the 8×8 digits: the 1,437 images of the train split minus every tenth
+/// (1,294, shuffled epochs, freshly dequantised per batch), those 143 as a validation set, and
+/// the 360 test images (both dequantised once with fixed generators).
 public struct RunDataset {
     public let name: String
     /// Per-sample shape: [2] for points, [1, 8, 8] for digits.
     public let eventShape: [Int]
     /// The held-out set [N, eventShape...], float32.
     public let test: Tensor
+    /// Validation examples taken from the training split (digits; nil for the 2-D toys, whose
+    /// training batches are fresh samples and cannot be memorised).
+    public let validation: Tensor?
     let trainDigits: Digits?
 
     public static var names: [String] { Toy2D.names + ["digits"] }
@@ -23,14 +27,18 @@ public struct RunDataset {
     public static func load(_ name: String) throws -> RunDataset {
         var rng = SeededGenerator(seed: 20_240_601)   // the held-out set is the same for every run
         if name == "digits" {
-            let train = try Digits.load(.train), test = try Digits.load(.test)
+            let all = try Digits.load(.train), test = try Digits.load(.test)
+            let (train, validation) = (all.subset { $0 % 10 != 9 }, all.subset { $0 % 10 == 9 })
+            var validationRNG = SeededGenerator(seed: 20_240_602)
             return RunDataset(name: name, eventShape: [1, 8, 8],
-                              test: test.dequantized(using: &rng).reshaped(to: [test.count, 1, 8, 8]), trainDigits: train)
+                              test: test.dequantized(using: &rng).reshaped(to: [test.count, 1, 8, 8]),
+                              validation: validation.dequantized(using: &validationRNG).reshaped(to: [validation.count, 1, 8, 8]),
+                              trainDigits: train)
         }
         guard let test = Toy2D.sample(name, count: 10_000, using: &rng) else {
             throw FluxionError(.invalidArgument, "unknown data '\(name)'; known: \(names.joined(separator: ", "))")
         }
-        return RunDataset(name: name, eventShape: [2], test: test, trainDigits: nil)
+        return RunDataset(name: name, eventShape: [2], test: test, validation: nil, trainDigits: nil)
     }
 
     /// One training batch [size, eventShape...].
@@ -56,6 +64,10 @@ public struct RunState: Codable, Equatable {
     public var generator: SeededGenerator
     public var batches: ShuffledBatches?
     public var elapsedSeconds: Double
+    /// The lowest validation NLL (nats) seen at a checkpoint and its step; that model is kept in
+    /// best.safetensors (early stopping, as NICE selects its model). nil: no validation set.
+    public var bestValidation: Double? = nil
+    public var bestStep: Int? = nil
 }
 
 // NOTE(1): a run folder. `config.json` (the `RunConfiguration`), `model.safetensors` (the
@@ -114,11 +126,14 @@ public struct TrainingRun<M: RunModel> {
     }
 
     /// Rebuilds the model of a run folder and loads its parameters (for sample/eval/resume).
-    public static func load(folder: String) throws -> TrainingRun {
+    /// `best`: the best-validation parameters (best.safetensors) when the run has them, else the
+    /// last checkpoint's; resuming always continues from the last.
+    public static func load(folder: String, best: Bool = false) throws -> TrainingRun {
         let config = try readConfiguration(folder: folder)
         let data = try RunDataset.load(config.data)
         var model = try M(configuration: config, data: data)
-        try model.load(from: path(folder, "model.safetensors"))
+        let bestFile = path(folder, "best.safetensors")
+        try model.load(from: best && FileManager.default.fileExists(atPath: bestFile) ? bestFile : path(folder, "model.safetensors"))
         var optimizer = Adam(learningRate: config.learningRate)
         let statePath = path(folder, "state.json")
         guard let bytes = FileManager.default.contents(atPath: statePath) else {
@@ -171,6 +186,25 @@ public struct TrainingRun<M: RunModel> {
         if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
             metrics.append(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// Evaluates the model on the validation set (when the data has one and the model an exact
+    /// NLL), logs `validation_nll`, and keeps the best model so far in best.safetensors. Returns
+    /// the validation NLL. Call before `saveCheckpoint`, which records the best step.
+    @discardableResult
+    public mutating func validate() throws -> Double? {
+        guard let validation = data.validation else { return nil }
+        var rng = SeededGenerator(seed: configuration.seed &+ 5)
+        let model = self.model, data = self.data
+        let figures = withoutDerivatives { model.evaluate(validation, data: data, using: &rng) }
+        guard let nll = figures.first(where: { $0.name == "nll_nats" })?.value, nll.isFinite else { return nil }
+        log(["validation_nll": nll])
+        if state.bestValidation.map({ nll < $0 }) ?? true {
+            try model.save(to: Self.path(folder, "best.safetensors"), metadata: ["model": configuration.model, "step": String(state.step)])
+            state.bestValidation = nll
+            state.bestStep = state.step
+        }
+        return nll
     }
 
     /// Writes model, optimiser, metrics and (last) the state: a complete, consistent checkpoint.

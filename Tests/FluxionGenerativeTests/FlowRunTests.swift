@@ -86,4 +86,35 @@ final class FlowRunTests: XCTestCase {
         XCTAssertEqual(bpd, (nll + 64 * log(17.0)) / (64 * log(2.0)), accuracy: 1e-9)
         XCTAssertTrue(bpd > 2 && bpd < 8, "an untrained flow is worse than uniform (\(bpd))")
     }
+    /// Digits runs hold out every tenth training image for validation; each validation keeps the
+    /// best model in best.safetensors, and `load(best:)` returns it while resuming uses the last.
+    func testValidationKeepsTheBestModel() throws {
+        let data = try RunDataset.load("digits")
+        XCTAssertEqual(data.validation?.shape, [143, 1, 8, 8])
+        XCTAssertEqual(data.trainCount, 1_437 - 143)
+        XCTAssertNil(try RunDataset.load("moons").validation)
+
+        let folder = temporaryFolder("validation")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var run = try TrainingRun<FlowRunModel>.start(configuration("nice", data: "digits", steps: 4), folder: folder, data: data)
+        var seen: [Double] = []
+        while !run.isFinished {
+            if run.state.step == 3 { run.optimizer.learningRate = 3 }  // a last step that makes the model worse
+            _ = run.step()
+            seen.append(try XCTUnwrap(run.validate()))
+            try run.saveCheckpoint()
+        }
+        let bestIndex = seen.indices.min { seen[$0] < seen[$1] }!
+        XCTAssertEqual(run.state.bestValidation, seen[bestIndex])
+        XCTAssertEqual(run.state.bestStep, bestIndex + 1)
+        XCTAssertEqual(run.metrics.filter { $0.contains("validation_nll") }.count, 4)
+        XCTAssertLessThan(run.state.bestStep!, 4, "validation NLLs \(seen)")
+        // The kept model gives the best validation NLL again; the last checkpoint is the final model.
+        let best = try TrainingRun<FlowRunModel>.load(folder: folder, best: true)
+        var rng = SeededGenerator(seed: 0)
+        let again = best.model.evaluate(data.validation!, data: data, using: &rng).first { $0.name == "nll_nats" }!.value
+        XCTAssertEqual(again, seen[bestIndex], accuracy: 1e-9)
+        let last = try TrainingRun<FlowRunModel>.load(folder: folder)
+        for (a, b) in zip(last.model.namedParameters, run.model.namedParameters) { XCTAssertEqual(a.value.floats, b.value.floats, a.name) }
+    }
 }

@@ -41,9 +41,13 @@ public struct FlowConfiguration: Codable, Equatable, Sendable {
         let isImage = eventShape.count == 3
         switch kind {
         case "nice":
+            // Images: small coupling nets and the logit preprocessing. The paper's MNIST-sized nets
+            // (and raw [0, 1) inputs) overfit the 1,294 digits within a few thousand steps
+            // (held-out 2.94 bits/dim at best with hidden 256 × 4; 2.33 with these defaults).
             let d = eventShape.reduce(1, *)
-            return FlowConfiguration(kind: kind, eventShape: [d], couplingLayers: 4, hiddenSize: isImage ? 256 : 64,
-                                     hiddenLayers: isImage ? 4 : 3, prior: isImage ? .logistic : .gaussian, seed: seed)
+            return FlowConfiguration(kind: kind, eventShape: [d], couplingLayers: 4, hiddenSize: 64,
+                                     hiddenLayers: isImage ? 2 : 3, prior: isImage ? .logistic : .gaussian,
+                                     logitAlpha: isImage ? 0.05 : nil, seed: seed)
         case "realnvp":
             return FlowConfiguration(kind: kind, eventShape: eventShape, couplingLayers: 8, hiddenSize: isImage ? 64 : 128,
                                      logitAlpha: isImage ? 0.05 : nil, seed: seed)

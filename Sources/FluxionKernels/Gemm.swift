@@ -214,6 +214,38 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
         scaleMatrix(m, n, beta, c, ldc)
         return
     }
+    if transA && !transB && m >= 2 * n && n >= 16 && k >= 256 {
+        // C = AᵀB with A stored k × m, B stored k × n, m well above n (weight gradients of wide
+        // layers): packing the transposed A (m·k elements, gathered) costs more than the product
+        // gains, so compute Cᵀ = BᵀA, where the wide operand packs as B (contiguous rows), and
+        // transpose the m × n result into C.
+        let tmp = UnsafeMutablePointer<T>.allocate(capacity: m * n)
+        defer { tmp.deallocate() }
+        gemmDriver(transA: true, transB: false, m: n, n: m, k: k, alpha: 1, a: b, lda: ldb, b: a, ldb: lda,
+                   beta: 0, c: tmp, ldc: m)
+        let tile = 16, tiles = (m + tile - 1) / tile
+        let threads = m * n >= 1 << 16 ? ThreadPool.shared.threadCount : 1
+        ThreadPool.shared.parallelFor(min(threads, tiles)) { part in
+            let parts = min(threads, tiles)
+            for ti in stride(from: part, to: tiles, by: parts) {
+                let i0 = ti * tile, i1 = min(m, i0 + tile)
+                var j0 = 0
+                while j0 < n {
+                    let j1 = min(n, j0 + tile)
+                    for i in i0..<i1 {
+                        let row = c + i * ldc
+                        if beta == 0 {
+                            for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] }
+                        } else {
+                            for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] + beta * row[j] }
+                        }
+                    }
+                    j0 = j1
+                }
+            }
+        }
+        return
+    }
     let rsA = transA ? 1 : lda, csA = transA ? lda : 1
     let rsB = transB ? 1 : ldb, csB = transB ? ldb : 1
     let work = m * n * k

@@ -136,6 +136,19 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// C = AᵀB with m ≥ 2n and a deep k runs as Cᵀ = BᵀA plus a transpose (weight gradients).
+    func testTransposedAWideOutputRunsSwapped() {
+        let saved = ThreadPool.shared.threadCount
+        defer { ThreadPool.shared.threadCount = saved }
+        for threads in [1, 2] {
+            ThreadPool.shared.threadCount = threads
+            for (m, n, k) in [(96, 20, 300), (1030, 64, 260), (67, 33, 256)] {
+                checkBoth(transA: true, transB: false, m: m, n: n, k: k, alpha: 0.5, beta: -1.5, pad: 3)
+                checkBoth(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, beta: 0, pad: 0, nanC: true)
+            }
+        }
+    }
+
     func testZeroDepthScalesC() {
         for (m, n) in [(3, 4), (70, 90)] {
             checkBoth(transA: false, transB: false, m: m, n: n, k: 0, alpha: 1, beta: 2)

@@ -12,38 +12,20 @@ import FluxionKernels
 func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T>, _ xStride: Int,
                                      _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
                                      _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ tanhC: UnsafeMutablePointer<T>,
-                                     _ h: UnsafeMutablePointer<T>, _ outStride: Int, batch: Int, hidden n: Int) {
+                                     _ h: UnsafeMutablePointer<T>, _ stateStride: Int, _ hStride: Int, batch: Int, hidden n: Int) {
     // Pre-activations z + x̃ (the recurrent product and the projected input, added here rather
     // than copying x̃ into z first); tanh(c_t) is kept for the backward pass.
+    if T.self == Float.self {
+        func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+        func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+        lstmCellForwardFloat(f(z), f(x), xStride, f(cPrev), cPrevStride, f(gates), f(c), f(tanhC), f(h), stateStride, hStride,
+                             batch: batch, hidden: n)
+        return
+    }
     for b in 0..<batch {
-        let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * outStride * 4, cp = cPrev + b * cPrevStride
-        let cr = c + b * outStride, tr = tanhC + b * outStride, hr = h + b * outStride
+        let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * stateStride * 4, cp = cPrev + b * cPrevStride
+        let cr = c + b * stateStride, tr = tanhC + b * stateStride, hr = h + b * hStride
         var j = 0
-        if T.self == Float.self {
-            let zf = UnsafeRawPointer(zr), xf = UnsafeRawPointer(xr), gf = UnsafeMutableRawPointer(gr)
-            let cpf = UnsafeRawPointer(cp), crf = UnsafeMutableRawPointer(cr), trf = UnsafeMutableRawPointer(tr)
-            let hrf = UnsafeMutableRawPointer(hr)
-            @inline(__always) func pre(_ offset: Int) -> Float8 {
-                zf.loadUnaligned(fromByteOffset: offset, as: Float8.self) + xf.loadUnaligned(fromByteOffset: offset, as: Float8.self)
-            }
-            while j + 8 <= n {
-                let o4 = 4 * j
-                let i = sigmoid8(pre(o4))
-                let f = sigmoid8(pre(o4 + 4 * n))
-                let g = tanh8(pre(o4 + 8 * n))
-                let o = sigmoid8(pre(o4 + 12 * n))
-                let cNew = f * cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + i * g
-                let tc = tanh8(cNew)
-                gf.storeBytes(of: i, toByteOffset: o4, as: Float8.self)
-                gf.storeBytes(of: f, toByteOffset: o4 + 4 * n, as: Float8.self)
-                gf.storeBytes(of: g, toByteOffset: o4 + 8 * n, as: Float8.self)
-                gf.storeBytes(of: o, toByteOffset: o4 + 12 * n, as: Float8.self)
-                crf.storeBytes(of: cNew, toByteOffset: o4, as: Float8.self)
-                trf.storeBytes(of: tc, toByteOffset: o4, as: Float8.self)
-                hrf.storeBytes(of: o * tc, toByteOffset: o4, as: Float8.self)
-                j += 8
-            }
-        }
         while j < n {
             let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
             let i = sig(zr[j] + xr[j]), f = sig(zr[n + j] + xr[n + j])
@@ -60,12 +42,12 @@ func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T
 
 @inline(__always)
 func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ tanhC: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
-                                      _ stride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
-                                      _ dz: UnsafeMutablePointer<T>, batch: Int, hidden n: Int) {
+                                      _ stateStride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
+                                      _ dz: UnsafeMutablePointer<T>, _ dzStride: Int, batch: Int, hidden n: Int) {
     // dc holds ∂L/∂c_t on entry and ∂L/∂c_{t−1} on exit; dh is ∂L/∂h_t; dz gets ∂L/∂z_t.
     for b in 0..<batch {
-        let gr = gates + b * stride * 4, cr = tanhC + b * stride, cp = cPrev + b * cPrevStride
-        let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * stride * 4
+        let gr = gates + b * stateStride * 4, cr = tanhC + b * stateStride, cp = cPrev + b * cPrevStride
+        let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * dzStride
         var j = 0
         if T.self == Float.self {
             let gf = UnsafeRawPointer(gr), crf = UnsafeRawPointer(cr), cpf = UnsafeRawPointer(cp)
@@ -118,9 +100,11 @@ extension Tensor {
                      "lstmRecurrence: all inputs must share one float dtype")
         precondition(steps > 0, "lstmRecurrence: empty sequence \(projected.shape)")
         var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
-        var cs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
-        var gates = Tensor(uninitializedShape: [batch, steps, 4 * n], dtype: w.dtype)
-        var tanhCs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
+        // Saved state is time-major ([T, B, ·]): each step's rows are contiguous (batch-major rows
+        // would put every sequence's slice of a step on a different page).
+        var cs = Tensor(uninitializedShape: [steps, batch, n], dtype: w.dtype)
+        var gates = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: w.dtype)
+        var tanhCs = Tensor(uninitializedShape: [steps, batch, n], dtype: w.dtype)
         let blocks = RowBlocks(rows: batch, minRows: 8)
         func forward<T: TensorFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
@@ -141,23 +125,23 @@ extension Tensor {
                     let zr = zb + b0 * 4 * n
                     for t in 0..<steps {
                         let (hPrev, hStride) = t == 0 ? (ph0.baseAddress! + b0 * n, n) : (UnsafePointer(h + b0 * steps * n + (t - 1) * n), steps * n)
-                        let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (UnsafePointer(c + b0 * steps * n + (t - 1) * n), steps * n)
+                        let cPrev = t == 0 ? pc0.baseAddress! + b0 * n : UnsafePointer(c + ((t - 1) * batch + b0) * n)
                         if let packed {
                             gemm(m: m, a: UnsafeRawPointer(hPrev).assumingMemoryBound(to: Float.self), lda: hStride, packedB: packed,
                                  beta: 0, c: UnsafeMutableRawPointer(zr).assumingMemoryBound(to: Float.self), ldc: 4 * n)
                         } else {
                             gemmTyped(false, true, m, 4 * n, n, hPrev, hStride, pw.baseAddress!, n, 0, zr, 4 * n)
                         }
-                        let at = b0 * steps * n + t * n
-                        lstmCellForward(UnsafePointer(zr), x + (b0 * steps + t) * 4 * n, steps * 4 * n, cPrev, cStride,
-                                        g + b0 * steps * 4 * n + t * 4 * n, c + at, tc + at, h + at, steps * n, batch: m, hidden: n)
+                        let at = (t * batch + b0) * n
+                        lstmCellForward(UnsafePointer(zr), x + (b0 * steps + t) * 4 * n, steps * 4 * n, cPrev, n,
+                                        g + 4 * at, c + at, tc + at, h + b0 * steps * n + t * n, n, steps * n, batch: m, hidden: n)
                     }
                 }
             } } } } } } } } }
         }
         if w.dtype == .float32 { forward(Float.self) } else { forward(Double.self) }
-        let last = { (s: Tensor) in s.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached }
-        let ys = [hs, last(hs), last(cs)]
+        let ys = [hs, hs.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached,
+                  cs.sliced(axis: 0, (steps - 1)..<steps).reshaped(to: [batch, n]).detached]
         let (savedGates, savedCells, savedTanh) = (gates, cs, tanhCs)
         let outs = recordFused(ys, [projected, w, h0, c0], reference: { xs in
             let r = lstmRecurrenceReference(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3])
@@ -211,8 +195,7 @@ extension Tensor {
                 blocks.forEach { p in
                     let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
                     let dhr = pdh.baseAddress! + b0 * n, dcr = pdc.baseAddress! + b0 * n
-                    let gr = pg.baseAddress! + b0 * steps * 4 * n, cr = pc.baseAddress! + b0 * steps * n
-                    let tr = ptc.baseAddress! + b0 * steps * n
+                    let gr = pg.baseAddress! + b0 * 4 * n, cr = pc.baseAddress! + b0 * n, tr = ptc.baseAddress! + b0 * n
                     let dzr = pdz.baseAddress! + b0 * steps * 4 * n
                     for t in stride(from: steps - 1, through: 0, by: -1) {
                         if let gOut {
@@ -223,9 +206,9 @@ extension Tensor {
                                 }
                             }
                         }
-                        let (cPrev, cStride) = t == 0 ? (pc0.baseAddress! + b0 * n, n) : (cr + (t - 1) * n, steps * n)
-                        lstmCellBackward(gr + t * 4 * n, tr + t * n, cPrev, cStride, steps * n,
-                                         UnsafePointer(dhr), dcr, dzr + t * 4 * n, batch: m, hidden: n)
+                        let cPrev = t == 0 ? pc0.baseAddress! + b0 * n : cr + (t - 1) * batch * n
+                        lstmCellBackward(gr + t * batch * 4 * n, tr + t * batch * n, cPrev, n, n,
+                                         UnsafePointer(dhr), dcr, dzr + t * 4 * n, steps * 4 * n, batch: m, hidden: n)
                         // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above)
                         if let packed {
                             gemm(m: m, a: UnsafeRawPointer(dzr + t * 4 * n).assumingMemoryBound(to: Float.self),

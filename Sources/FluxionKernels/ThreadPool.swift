@@ -63,6 +63,7 @@ public final class ThreadPool: @unchecked Sendable {
     private let contentionEvents = Atomic<Int>(0)
     private let serialUntil = Atomic<Int>(0)
     private var lastContended = Int.min / 2 // only touched while `busy` is held
+    private var earlierContended = Int.min / 2 // the one before (idem)
     private let shutdown = Atomic<Bool>(false)
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -160,18 +161,24 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// A long wait for a worker is blamed on contention only if that worker was preempted by
     /// another thread of this (virtual) machine during the job (its involuntary context-switch
-    /// count went up); hiccups of the host alone are ignored. First step: workers stop spinning
-    /// for 200 ms, so that a core shared with another busy process is not fought over. If it
-    /// happens again within 50 ms, parallelFor runs serially for 200 ms (then tries again):
-    /// on an oversubscribed machine a second thread only adds waits.
+    /// count went up); hiccups of the host alone are ignored. Two such waits within 100 ms: workers
+    /// stop spinning for 200 ms, so that a core shared with another busy process is not fought
+    /// over. Three within 100 ms: parallelFor runs serially for 200 ms (then tries again): on an
+    /// oversubscribed machine a second thread only adds waits. (A single preemption is
+    /// not enough: kernels whose threads each run for milliseconds, such as the LSTM recurrence,
+    /// see the odd preemption by system threads on an otherwise idle machine, and running them
+    /// serially for 200 ms cost a sixth of a training run's speed.)
     private func noteLongWait(_ now: Int, since start: Int) {
         contentionEvents.wrappingAdd(1, ordering: .relaxed)
         if workerPreemptedAt.load(ordering: .relaxed) >= start {
-            if now < contendedUntil.load(ordering: .relaxed) && now - lastContended < 50_000_000 {
+            if now - earlierContended < 100_000_000 {
                 serialUntil.store(now + 200_000_000, ordering: .relaxed)
             }
+            if now - lastContended < 100_000_000 {
+                contendedUntil.store(now + 200_000_000, ordering: .relaxed)
+            }
+            earlierContended = lastContended
             lastContended = now
-            contendedUntil.store(now + 200_000_000, ordering: .relaxed)
         }
     }
 

@@ -55,46 +55,29 @@ public func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<F
     }
 }
 
-// Local copies of exp8/sigmoid8/tanh8 that the compiler does inline here (the public ones stay
-// calls), with fused multiply-adds in the polynomials. Same algorithms and constants.
+// The cell's activations: tanh as Eigen's rational approximation (odd degree-13 over even
+// degree-6 polynomial of x clamped to [−9, 9]; |error| < 4e-7 in Float), sigmoid as
+// ½ + ½·tanh(x/2). One division and no exponential each, where exp-based forms took three times
+// the instructions; the cell's sweep was a quarter of the LSTM's forward time.
 @inline(__always)
-private func cellExp(_ x: Float8) -> Float8 {
-    let hi: Float = 88.7228, lo: Float = -87.3365
-    var xc = x.replacing(with: hi, where: x .> hi)
-    xc.replace(with: lo, where: xc .< lo)
-    let magic = Float8(repeating: 12_582_912)
-    let t = magic.addingProduct(xc, Float8(repeating: 1.442_695_04))
-    let n = t - magic
-    var r = xc.addingProduct(n, Float8(repeating: -0.693_359_375))
-    r = r.addingProduct(n, Float8(repeating: 2.121_944_4e-4))
-    var p = Float8(repeating: 1.987_569_15e-4)
-    p = Float8(repeating: 1.398_199_95e-3).addingProduct(p, r)
-    p = Float8(repeating: 8.333_451_9e-3).addingProduct(p, r)
-    p = Float8(repeating: 4.166_579_59e-2).addingProduct(p, r)
-    p = Float8(repeating: 1.666_666_55e-1).addingProduct(p, r)
-    p = Float8(repeating: 5.000_000_12e-1).addingProduct(p, r)
-    let e = (r + 1).addingProduct(p, r * r)
-    let ni = bits(t) &- bits(magic)
-    var y = e * float8((ni &+ 127) &<< 23)
-    y.replace(with: Float8(repeating: .infinity), where: x .> hi)
-    y.replace(with: Float8(repeating: 0), where: x .< lo)
-    y.replace(with: x, where: x .!= x)
+private func cellTanh(_ v: Float8) -> Float8 {
+    var x = v.replacing(with: 9, where: v .> 9)
+    x.replace(with: -9, where: x .< -9)
+    let x2 = x * x
+    var p = Float8(repeating: -2.760_768_477_423_55e-16)
+    p = Float8(repeating: 2.000_187_904_824_77e-13).addingProduct(p, x2)
+    p = Float8(repeating: -8.604_671_522_137_35e-11).addingProduct(p, x2)
+    p = Float8(repeating: 5.122_297_090_371_14e-08).addingProduct(p, x2)
+    p = Float8(repeating: 1.485_722_357_179_79e-05).addingProduct(p, x2)
+    p = Float8(repeating: 6.372_619_288_754_36e-04).addingProduct(p, x2)
+    p = Float8(repeating: 4.893_524_558_917_86e-03).addingProduct(p, x2)
+    var q = Float8(repeating: 1.198_258_394_667_02e-06)
+    q = Float8(repeating: 1.185_347_056_866_54e-04).addingProduct(q, x2)
+    q = Float8(repeating: 2.268_434_632_439_00e-03).addingProduct(q, x2)
+    q = Float8(repeating: 4.893_525_185_543_85e-03).addingProduct(q, x2)
+    var y = x * p / q
+    y.replace(with: v, where: v .!= v)  // NaN stays NaN
     return y
 }
 @inline(__always)
-private func cellSigmoid(_ x: Float8) -> Float8 { 1 / (1 + cellExp(-x)) }
-@inline(__always)
-private func cellTanh(_ x: Float8) -> Float8 {
-    let a = x.replacing(with: -x, where: x .< 0)
-    let big = 1 - 2 / (cellExp(2 * a) + 1)
-    let z = x * x
-    var p = Float8(repeating: -5.704_988_72e-3)
-    p = Float8(repeating: 2.063_908_88e-2).addingProduct(p, z)
-    p = Float8(repeating: -5.373_971_55e-2).addingProduct(p, z)
-    p = Float8(repeating: 1.333_144_22e-1).addingProduct(p, z)
-    p = Float8(repeating: -3.333_328_19e-1).addingProduct(p, z)
-    let small = x.addingProduct(x * z, p)
-    var y = big.replacing(with: -big, where: x .< 0)
-    y.replace(with: small, where: a .< 0.625)
-    return y
-}
+private func cellSigmoid(_ x: Float8) -> Float8 { Float8(repeating: 0.5).addingProduct(cellTanh(0.5 * x), Float8(repeating: 0.5)) }

@@ -133,12 +133,14 @@ public struct Recurrent: Layer {
             default: return nil
             }
         }()
+        if kind == .lstm {
+            // Input projection fused into the recurrence (one GEMM of depth I + H per step).
+            let r = Tensor.lstmSequence(x, inputWeight: w.weightIH, bias: bias, recurrentWeight: w.weightHH, hidden: h0, cell: c0!)
+            return (r.outputs, r.hidden, r.cell)
+        }
         let projected = Tensor.linear(x, weight: w.weightIH, bias: bias)   // [B, T, G·H], one GEMM
         switch kind {
-        case .lstm:
-            let r = Tensor.lstmRecurrence(projected, recurrentWeight: w.weightHH, hidden: h0, cell: c0!)
-            return (r.outputs, r.hidden, r.cell)
-        case .rnnTanh, .rnnReLU:
+        case .rnnTanh, .rnnReLU, .lstm:  // (.lstm returned above, through lstmSequence)
             var h = h0
             var hs: [Tensor] = []
             for xt in projected.unstacked(axis: 1) {

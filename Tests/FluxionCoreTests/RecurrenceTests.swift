@@ -52,4 +52,62 @@ final class RecurrenceTests: XCTestCase {
         let f: ([Tensor]) -> Tensor = { xs in let r = Tensor.lstmRecurrence(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3]); return r.outputs * 2 + r.cell.unsqueezed(axis: 1) }
         for failure in GradientCheck.check(f, at: x, label: "lstmRecurrence") { XCTFail(failure) }
     }
+    /// `lstmSequence` (input projection fused in) against `linear` + the reference recurrence:
+    /// values and gradients of every input, one and two threads, with and without a bias, and with
+    /// an input that is not differentiated; second order and the Float64 check through the
+    /// reference path.
+    func testFusedSequenceMatchesLinearPlusRecurrence() {
+        func sequenceInputs(_ dtype: DType, batch: Int, hidden: Int, inputs: Int = 7, steps: Int = 5) -> [Tensor] {
+            var rng = SeededGenerator(seed: 4)
+            return [Tensor.randomNormal(shape: [batch, steps, inputs], dtype: dtype, using: &rng),
+                    Tensor.randomNormal(shape: [4 * hidden, inputs], standardDeviation: 0.4, dtype: dtype, using: &rng),
+                    Tensor.randomNormal(shape: [4 * hidden], standardDeviation: 0.3, dtype: dtype, using: &rng),
+                    Tensor.randomNormal(shape: [4 * hidden, hidden], standardDeviation: 0.3, dtype: dtype, using: &rng),
+                    Tensor.randomNormal(shape: [batch, hidden], dtype: dtype, using: &rng),
+                    Tensor.randomNormal(shape: [batch, hidden], dtype: dtype, using: &rng)]
+        }
+        func fusedSequence(_ x: [Tensor], bias: Bool) -> [Tensor] {
+            let r = Tensor.lstmSequence(x[0], inputWeight: x[1], bias: bias ? x[2] : nil, recurrentWeight: x[3], hidden: x[4], cell: x[5])
+            return [r.outputs, r.hidden, r.cell]
+        }
+        func referenceSequence(_ x: [Tensor], bias: Bool) -> [Tensor] {
+            let r = Tensor.lstmRecurrenceReference(Tensor.linear(x[0], weight: x[1], bias: bias ? x[2] : nil), recurrentWeight: x[3],
+                                                   hidden: x[4], cell: x[5])
+            return [r.outputs, r.hidden, r.cell]
+        }
+        let saved = Fluxion.threadCount
+        defer { Fluxion.threadCount = saved }
+        for (threads, batch) in [(1, 3), (2, 3), (2, 19)] {
+            Fluxion.threadCount = threads
+            for hidden in [11, 16] {
+                for bias in [true, false] {
+                    let x = sequenceInputs(.float32, batch: batch, hidden: hidden)
+                    let label = "threads=\(threads) B=\(batch) H=\(hidden) bias=\(bias)"
+                    let (a, b) = (fusedSequence(x, bias: bias), referenceSequence(x, bias: bias))
+                    for i in 0..<3 { assertClose(a[i], b[i], relativeTolerance: 2e-5, absoluteTolerance: 2e-5, "\(label) output \(i)") }
+                    var rng = SeededGenerator(seed: 6)
+                    let u = a.map { Tensor.randomNormal(shape: $0.shape, using: &rng) }
+                    func loss(_ outs: [Tensor]) -> Tensor { zip(outs, u).map { ($0 * $1).sum() }.reduce(Tensor.zeros(shape: []), +) }
+                    let ga = gradient(at: x) { loss(fusedSequence($0, bias: bias)) }, gb = gradient(at: x) { loss(referenceSequence($0, bias: bias)) }
+                    for i in x.indices where bias || i != 2 {
+                        assertClose(ga[i], gb[i], relativeTolerance: 2e-4, absoluteTolerance: 2e-4, "\(label) gradient \(i)")
+                    }
+                    // The input as a constant (data fed to a first layer): parameter gradients only.
+                    let params = Array(x.dropFirst())
+                    let gc = gradient(at: params) { loss(fusedSequence([x[0]] + $0, bias: bias)) }
+                    let gd = gradient(at: params) { loss(referenceSequence([x[0]] + $0, bias: bias)) }
+                    for i in params.indices where bias || i != 1 {
+                        assertClose(gc[i], gd[i], relativeTolerance: 2e-4, absoluteTolerance: 2e-4, "\(label) constant-input gradient \(i)")
+                    }
+                }
+            }
+        }
+        // Second order goes through the reference; Float64 finite differences.
+        let x = sequenceInputs(.float32, batch: 2, hidden: 3, inputs: 2, steps: 3)
+        let h1 = gradient(at: x) { p in gradient(at: p) { fusedSequence($0, bias: true)[0].squared().sum() }[1].squared().sum() }
+        let h2 = gradient(at: x) { p in gradient(at: p) { referenceSequence($0, bias: true)[0].squared().sum() }[1].squared().sum() }
+        for i in x.indices { assertClose(h1[i], h2[i], relativeTolerance: 1e-3, absoluteTolerance: 1e-4, "second order \(i)") }
+        let x64 = sequenceInputs(.float64, batch: 2, hidden: 3, inputs: 2, steps: 3)
+        for failure in GradientCheck.check({ fusedSequence($0, bias: true)[0] }, at: x64, label: "lstmSequence") { XCTFail(failure) }
+    }
 }

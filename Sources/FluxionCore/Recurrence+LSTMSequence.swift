@@ -1,0 +1,163 @@
+import FluxionKernels
+
+// The LSTM layer over a sequence with its input projection fused in (NOTE(6) in Fused.swift):
+//   z_t = [x_t | h_{t−1}]·[W_ih | W_hh]ᵀ + b,   gates and cell as in `lstmRecurrence`.
+// The rows [x_t | h_{t−1}] of every step are kept in one time-major buffer XH [T, B, I + H]: each
+// step's product reads its rows from there (one GEMM with depth I + H), and the backward pass
+// forms [∂W_ih | ∂W_hh] = Σ_t dz_tᵀ·XH_t as a single product. Compared with projecting all inputs
+// first (`linear` then `lstmRecurrence`), nothing of size [B, T, 4H] is written and read back
+// except the gates themselves, and the gradient dz is packed for one weight product, not two.
+
+extension Tensor {
+    /// An LSTM layer over a sequence, input projection included (PyTorch's gate order i, f, g, o).
+    ///
+    /// Shapes: x [B, T, I], W_ih [4H, I], bias [4H] (b_ih + b_hh) or nil, W_hh [4H, H], initial
+    /// states [B, H] → (all hidden states [B, T, H], final hidden [B, H], final cell [B, H]).
+    /// Equal in value and in derivatives of every order to
+    /// `lstmRecurrence(linear(x, W_ih, bias), W_hh, h0, c0)`, which runs instead in Float64 and under
+    /// nested transforms.
+    public static func lstmSequence(_ x: Tensor, inputWeight wih: Tensor, bias: Tensor?, recurrentWeight whh: Tensor,
+                                    hidden h0: Tensor, cell c0: Tensor) -> (outputs: Tensor, hidden: Tensor, cell: Tensor) {
+        precondition(x.rank == 3 && wih.rank == 2 && whh.rank == 2 && whh.shape[0] == 4 * whh.shape[1]
+                     && wih.shape == [whh.shape[0], x.shape[2]],
+                     "lstmSequence: input \(x.shape), input weight \(wih.shape) and recurrent weight \(whh.shape) must be [B, T, I], [4H, I] and [4H, H]")
+        let (batch, steps, inputs, n) = (x.shape[0], x.shape[1], x.shape[2], whh.shape[1])
+        if let bias { precondition(bias.shape == [4 * n], "lstmSequence: bias \(bias.shape) must be [\(4 * n)]") }
+        precondition(h0.shape == [batch, n] && c0.shape == [batch, n], "lstmSequence: initial states \(h0.shape), \(c0.shape) must be [\(batch), \(n)]")
+        precondition(Set([x.dtype, wih.dtype, whh.dtype, h0.dtype, c0.dtype] + (bias.map { [$0.dtype] } ?? [])).count == 1 && x.dtype.isFloatingPoint,
+                     "lstmSequence: all inputs must share one float dtype")
+        precondition(steps > 0, "lstmSequence: empty sequence \(x.shape)")
+        func reference(_ xs: [Tensor]) -> [Tensor] {
+            let b: Tensor? = xs.count == 6 ? xs[2] : nil
+            let (wh, h, c) = xs.count == 6 ? (xs[3], xs[4], xs[5]) : (xs[2], xs[3], xs[4])
+            let r = lstmRecurrence(Tensor.linear(xs[0], weight: xs[1], bias: b), recurrentWeight: wh, hidden: h, cell: c)
+            return [r.outputs, r.hidden, r.cell]
+        }
+        let all = bias.map { [x, wih, $0, whh, h0, c0] } ?? [x, wih, whh, h0, c0]
+        let ctx = ADContext.current
+        guard x.dtype == .float32, ctx.forwardLevels.isEmpty, ctx.reverseDepth <= 1, ctx.checkpointInputs.isEmpty else {
+            let r = reference(all)
+            return (r[0], r[1], r[2])
+        }
+        let k = inputs + n
+        var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: .float32)
+        // Saved state, time-major: each step's rows are contiguous.
+        let cs = Tensor(uninitializedShape: [steps, batch, n], dtype: .float32)
+        let gates = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: .float32)
+        let tanhCs = Tensor(uninitializedShape: [steps, batch, n], dtype: .float32)
+        let xh = Tensor(uninitializedShape: [steps, batch, k], dtype: .float32)
+        let blocks = RowBlocks(rows: batch, minRows: 8)
+        let xd = x.detached, wihd = wih.detached, whhd = whh.detached
+        // [W_ih | W_hh] as one [4H, I + H] operand, packed once (used transposed).
+        var wcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
+        let pwcat = wcat.mutableFloatPointer
+        withExtendedLifetime((wihd, whhd, wcat)) {
+            for r in 0..<(4 * n) {
+                (pwcat + r * k).update(from: wihd.floatPointer + r * inputs, count: inputs)
+                (pwcat + r * k + inputs).update(from: whhd.floatPointer + r * n, count: n)
+            }
+        }
+        let packed = PackedGemmB(b: wcat.floatPointer, ldb: k, transB: true, k: k, n: 4 * n)
+        let zeroBias = [Float](repeating: 0, count: 4 * n)
+        let biasd = bias?.detached
+        let z = Tensor(uninitializedShape: [batch, 4 * n], dtype: .float32)
+        let (px, ph0, pc0) = (xd.floatPointer, h0.detached.floatPointer, c0.detached.floatPointer)
+        let (ph, pc, pg, pt, pxh, pz) = (hs.mutableFloatPointer, cs.mutableFloatPointer, gates.mutableFloatPointer,
+                                         tanhCs.mutableFloatPointer, xh.mutableFloatPointer, z.mutableFloatPointer)
+        withExtendedLifetime((xd, h0, c0, hs, cs, gates, tanhCs, xh, z, biasd, wcat, packed)) {
+            zeroBias.withUnsafeBufferPointer { zb in
+                let pb = biasd?.floatPointer ?? zb.baseAddress!
+                blocks.forEach { p in
+                    let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
+                    let zr = pz + b0 * 4 * n
+                    for t in 0..<steps {
+                        // XH_t rows of this block: [x_t | h_{t−1}].
+                        let a = pxh + (t * batch + b0) * k
+                        for (i, b) in rows.enumerated() {
+                            (a + i * k).update(from: px + (b * steps + t) * inputs, count: inputs)
+                            let hPrev = t == 0 ? ph0 + b * n : UnsafePointer(ph + (b * steps + t - 1) * n)
+                            (a + i * k + inputs).update(from: hPrev, count: n)
+                        }
+                        gemm(m: m, a: UnsafePointer(a), lda: k, packedB: packed, beta: 0, c: zr, ldc: 4 * n)
+                        let cPrev = t == 0 ? pc0 + b0 * n : UnsafePointer(pc + ((t - 1) * batch + b0) * n)
+                        let at = (t * batch + b0) * n
+                        lstmCellForwardFloat(UnsafePointer(zr), pb, 0, cPrev, n, pg + 4 * at, pc + at, pt + at,
+                                             ph + b0 * steps * n + t * n, n, steps * n, batch: m, hidden: n)
+                    }
+                }
+            }
+        }
+        let ys = [hs, hs.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached,
+                  cs.sliced(axis: 0, (steps - 1)..<steps).reshaped(to: [batch, n]).detached]
+        let needX = x.ad?.node != nil
+        let outs = recordFused(ys, all, reference: reference, fastPullback: { gs in
+            let g = lstmSequenceBackward(gs, gates: gates, cells: cs, tanhCells: tanhCs, xh: xh, inputWeight: wihd,
+                                         recurrentWeight: whhd, c0: c0.detached, needX: needX, hasBias: bias != nil)
+            return g
+        })
+        return (outs[0], outs[1], outs[2])
+    }
+
+    /// First-order reverse pass of `lstmSequence` (Float) from its saved state.
+    static func lstmSequenceBackward(_ gs: [Tensor?], gates: Tensor, cells cs: Tensor, tanhCells tanhCs: Tensor, xh: Tensor,
+                                     inputWeight wih: Tensor, recurrentWeight whh: Tensor, c0: Tensor,
+                                     needX: Bool, hasBias: Bool) -> [Tensor?] {
+        let (steps, batch, n) = (cs.shape[0], cs.shape[1], cs.shape[2])
+        let inputs = wih.shape[1], k = inputs + n
+        let dz = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: .float32)   // time-major, as XH
+        let dh = Tensor(uninitializedShape: [batch, n], dtype: .float32)
+        let dc = Tensor(uninitializedShape: [batch, n], dtype: .float32)
+        let gOut = gs[0]?.detached, gH = gs[1]?.detached, gC = gs[2]?.detached
+        let packed = PackedGemmB(b: whh.floatPointer, ldb: n, transB: false, k: 4 * n, n: n)
+        let blocks = RowBlocks(rows: batch, minRows: 8)
+        let (pdz, pdh, pdc) = (dz.mutableFloatPointer, dh.mutableFloatPointer, dc.mutableFloatPointer)
+        let (pg, pc, pt, pc0) = (gates.floatPointer, cs.floatPointer, tanhCs.floatPointer, c0.floatPointer)
+        withExtendedLifetime((dz, dh, dc, gOut, gH, gC, packed, gates, cs, tanhCs, c0, whh)) {
+            if let gH { pdh.update(from: gH.floatPointer, count: batch * n) } else { pdh.update(repeating: 0, count: batch * n) }
+            if let gC { pdc.update(from: gC.floatPointer, count: batch * n) } else { pdc.update(repeating: 0, count: batch * n) }
+            let po = gOut?.floatPointer
+            blocks.forEach { p in
+                let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
+                let dhr = pdh + b0 * n, dcr = pdc + b0 * n
+                for t in stride(from: steps - 1, through: 0, by: -1) {
+                    if let po {
+                        for b in rows {
+                            let src = po + (b * steps + t) * n, dst = pdh + b * n
+                            for j in 0..<n { dst[j] += src[j] }
+                        }
+                    }
+                    let at = (t * batch + b0) * n
+                    let cPrev = t == 0 ? pc0 + b0 * n : pc + ((t - 1) * batch + b0) * n
+                    let dzr = pdz + 4 * at
+                    lstmCellBackward(pg + 4 * at, pt + at, cPrev, n, n, UnsafePointer(dhr), dcr, dzr, 4 * n, batch: m, hidden: n)
+                    // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above)
+                    gemm(m: m, a: UnsafePointer(dzr), lda: 4 * n, packedB: packed, beta: 0, c: dhr, ldc: n)
+                }
+            }
+        }
+        // [∂W_ih | ∂W_hh] = dzᵀ·XH over all steps and sequences; ∂b = Σ dz; ∂x = dz·W_ih.
+        let rowsAll = steps * batch
+        let dwcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
+        withExtendedLifetime((dz, xh, dwcat)) {
+            gemm(transA: true, transB: false, m: 4 * n, n: k, k: rowsAll, alpha: 1, a: dz.floatPointer, lda: 4 * n,
+                 b: xh.floatPointer, ldb: k, beta: 0, c: dwcat.mutableFloatPointer, ldc: k)
+        }
+        let dwih = dwcat.sliced(axis: 1, 0..<inputs)
+        let dwhh = dwcat.sliced(axis: 1, inputs..<k)
+        let dz2 = dz.reshaped(to: [rowsAll, 4 * n])
+        var dx: Tensor? = nil
+        if needX {
+            // Time-major rows [T·B, I], then into x's [B, T, I].
+            let dxt = Tensor(uninitializedShape: [steps, batch, inputs], dtype: .float32)
+            withExtendedLifetime((dz, wih, dxt)) {
+                gemm(transA: false, transB: false, m: rowsAll, n: inputs, k: 4 * n, alpha: 1, a: dz.floatPointer, lda: 4 * n,
+                     b: wih.floatPointer, ldb: inputs, beta: 0, c: dxt.mutableFloatPointer, ldc: inputs)
+            }
+            dx = dxt.transposed(0, 1)
+        }
+        var grads: [Tensor?] = [dx, dwih]
+        if hasBias { grads.append(dz2.sum(axis: 0)) }
+        grads += [dwhh, dh, dc]
+        return grads
+    }
+}

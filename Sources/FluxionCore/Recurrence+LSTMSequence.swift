@@ -111,14 +111,17 @@ extension Tensor {
         let packed = PackedGemmB(b: whh.floatPointer, ldb: n, transB: false, k: 4 * n, n: n)
         let blocks = RowBlocks(rows: batch, minRows: 8)
         let (pdz, pdh, pdc) = (dz.mutableFloatPointer, dh.mutableFloatPointer, dc.mutableFloatPointer)
+        // ∂b = Σ dz, summed per block while each step's dz is still in cache.
+        let dbParts = Tensor.zeros(shape: [blocks.count, 4 * n])
+        let pdb = dbParts.mutableFloatPointer
         let (pg, pc, pt, pc0) = (gates.floatPointer, cs.floatPointer, tanhCs.floatPointer, c0.floatPointer)
-        withExtendedLifetime((dz, dh, dc, gOut, gH, gC, packed, gates, cs, tanhCs, c0, whh)) {
+        withExtendedLifetime((dz, dh, dc, gOut, gH, gC, packed, gates, cs, tanhCs, c0, whh, dbParts)) {
             if let gH { pdh.update(from: gH.floatPointer, count: batch * n) } else { pdh.update(repeating: 0, count: batch * n) }
             if let gC { pdc.update(from: gC.floatPointer, count: batch * n) } else { pdc.update(repeating: 0, count: batch * n) }
             let po = gOut?.floatPointer
             blocks.forEach { p in
                 let rows = blocks.range(p), b0 = rows.lowerBound, m = rows.count
-                let dhr = pdh + b0 * n, dcr = pdc + b0 * n
+                let dhr = pdh + b0 * n, dcr = pdc + b0 * n, dbr = pdb + p * 4 * n
                 for t in stride(from: steps - 1, through: 0, by: -1) {
                     if let po {
                         for b in rows {
@@ -130,12 +133,18 @@ extension Tensor {
                     let cPrev = t == 0 ? pc0 + b0 * n : pc + ((t - 1) * batch + b0) * n
                     let dzr = pdz + 4 * at
                     lstmCellBackward(pg + 4 * at, pt + at, cPrev, n, n, UnsafePointer(dhr), dcr, dzr, 4 * n, batch: m, hidden: n)
+                    if hasBias {
+                        for i in 0..<m {
+                            let row = dzr + i * 4 * n
+                            for j in 0..<(4 * n) { dbr[j] += row[j] }
+                        }
+                    }
                     // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above)
                     gemm(m: m, a: UnsafePointer(dzr), lda: 4 * n, packedB: packed, beta: 0, c: dhr, ldc: n)
                 }
             }
         }
-        // [∂W_ih | ∂W_hh] = dzᵀ·XH over all steps and sequences; ∂b = Σ dz; ∂x = dz·W_ih.
+        // [∂W_ih | ∂W_hh] = dzᵀ·XH over all steps and sequences; ∂x = dz·W_ih.
         let rowsAll = steps * batch
         let dwcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
         withExtendedLifetime((dz, xh, dwcat)) {
@@ -144,7 +153,6 @@ extension Tensor {
         }
         let dwih = dwcat.sliced(axis: 1, 0..<inputs)
         let dwhh = dwcat.sliced(axis: 1, inputs..<k)
-        let dz2 = dz.reshaped(to: [rowsAll, 4 * n])
         var dx: Tensor? = nil
         if needX {
             // Time-major rows [T·B, I], then into x's [B, T, I].
@@ -156,7 +164,7 @@ extension Tensor {
             dx = dxt.transposed(0, 1)
         }
         var grads: [Tensor?] = [dx, dwih]
-        if hasBias { grads.append(dz2.sum(axis: 0)) }
+        if hasBias { grads.append(dbParts.sum(axis: 0)) }
         grads += [dwhh, dh, dc]
         return grads
     }

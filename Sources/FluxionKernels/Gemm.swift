@@ -214,14 +214,20 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
         scaleMatrix(m, n, beta, c, ldc)
         return
     }
-    if transA && !transB && m >= 2 * n && n >= 16 && k >= 256 {
-        // C = AᵀB with A stored k × m, B stored k × n, m well above n (weight gradients of wide
-        // layers): packing the transposed A (m·k elements, gathered) costs more than the product
-        // gains, so compute Cᵀ = BᵀA, where the wide operand packs as B (contiguous rows), and
-        // transpose the m × n result into C.
-        let tmp = UnsafeMutablePointer<T>.allocate(capacity: m * n)
-        defer { tmp.deallocate() }
-        gemmDriver(transA: true, transB: false, m: n, n: m, k: k, alpha: 1, a: b, lda: ldb, b: a, ldb: lda,
+    // Two shapes run better as Cᵀ = op(B)ᵀ·op(A)ᵀ (into a buffer, then transposed into C):
+    // - C = AᵀB with A stored k × m, B stored k × n, m well above n (weight gradients of wide
+    //   layers): packing the transposed A (m·k elements, gathered) costs more than the product
+    //   gains; swapped, the wide operand packs as B (contiguous rows);
+    // - n just above a multiple of the micro-kernel's width (65 = 2·32 + 1, a language model's
+    //   vocabulary) with many rows: a third of the columns the kernel computes are padding, while
+    //   m as the row count wastes at most 5 of 6 rows once.
+    let unitWidth = T.self == Float.self && Float.wideMicroKernel != nil ? 2 * T.nr : T.nr
+    let wideWaste = n >= 16 && m >= 8 * n && k >= 64 && 4 * n < 3 * roundUp(n, unitWidth)
+    if (transA && !transB && m >= 2 * n && n >= 16 && k >= 256) || wideWaste {
+        let tw = GemmWorkspace.shared.acquire(m * n * MemoryLayout<T>.stride)
+        defer { GemmWorkspace.shared.release(tw) }
+        let tmp = tw.0.bindMemory(to: T.self, capacity: m * n)
+        gemmDriver(transA: !transB, transB: !transA, m: n, n: m, k: k, alpha: 1, a: b, lda: ldb, b: a, ldb: lda,
                    beta: 0, c: tmp, ldc: m)
         let tile = 16, tiles = (m + tile - 1) / tile
         let threads = m * n >= 1 << 16 ? ThreadPool.shared.threadCount : 1

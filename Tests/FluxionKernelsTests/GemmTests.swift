@@ -136,7 +136,8 @@ final class GemmTests: XCTestCase {
         }
     }
 
-    /// C = AᵀB with m ≥ 2n and a deep k runs as Cᵀ = BᵀA plus a transpose (weight gradients).
+    /// C = AᵀB with m ≥ 2n and a deep k, and n just above a kernel-width multiple with many rows,
+    /// run as Cᵀ = op(B)ᵀ·op(A)ᵀ plus a transpose.
     func testTransposedAWideOutputRunsSwapped() {
         let saved = ThreadPool.shared.threadCount
         defer { ThreadPool.shared.threadCount = saved }
@@ -145,6 +146,13 @@ final class GemmTests: XCTestCase {
             for (m, n, k) in [(96, 20, 300), (1030, 64, 260), (67, 33, 256)] {
                 checkBoth(transA: true, transB: false, m: m, n: n, k: k, alpha: 0.5, beta: -1.5, pad: 3)
                 checkBoth(transA: true, transB: false, m: m, n: n, k: k, alpha: 1, beta: 0, pad: 0, nanC: true)
+            }
+            // n just above a multiple of the kernel width, many rows: every transpose combination.
+            for tA in [false, true] {
+                for tB in [false, true] {
+                    checkBoth(transA: tA, transB: tB, m: 700, n: 65, k: 70, alpha: 0.5, beta: -1.5, pad: 2)
+                    checkBoth(transA: tA, transB: tB, m: 531, n: 17, k: 64, alpha: 1, beta: 0, pad: 0, nanC: true)
+                }
             }
         }
     }

@@ -30,6 +30,10 @@ struct Bench: ParsableCommand {
         }
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: data, as: UTF8.self))
+        // FLUXION_POOL_STATS=1: how often the thread pool saw a worker preempted (stderr).
+        if ProcessInfo.processInfo.environment["FLUXION_POOL_STATS"] == "1" {
+            FileHandle.standardError.write(Data("thread pool: \(ThreadPool.shared.contentionCount) long waits for a preempted worker\n".utf8))
+        }
     }
 }
 

@@ -20,12 +20,14 @@ func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T
         func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
         lstmCellForwardFloat(f(z), f(x), xStride, f(cPrev), cPrevStride, f(gates), f(c), f(tanhC), f(h), stateStride, hStride,
                              batch: batch, hidden: n)
-        return
     }
+    // Double, and Float's last n mod 8 units.
+    let start = T.self == Float.self ? n / 8 * 8 : 0
+    if start == n { return }
     for b in 0..<batch {
         let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * stateStride * 4, cp = cPrev + b * cPrevStride
         let cr = c + b * stateStride, tr = tanhC + b * stateStride, hr = h + b * hStride
-        var j = 0
+        var j = start
         while j < n {
             let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
             let i = sig(zr[j] + xr[j]), f = sig(zr[n + j] + xr[n + j])

@@ -81,7 +81,7 @@ extension Tensor {
                         gemm(m: m, a: UnsafePointer(a), lda: k, packedB: packed, beta: 0, c: zr, ldc: 4 * n)
                         let cPrev = t == 0 ? pc0 + b0 * n : UnsafePointer(pc + ((t - 1) * batch + b0) * n)
                         let at = (t * batch + b0) * n
-                        lstmCellForwardFloat(UnsafePointer(zr), pb, 0, cPrev, n, pg + 4 * at, pc + at, pt + at,
+                        lstmCellForward(UnsafePointer(zr), pb, 0, cPrev, n, pg + 4 * at, pc + at, pt + at,
                                              ph + b0 * steps * n + t * n, n, steps * n, batch: m, hidden: n)
                     }
                 }

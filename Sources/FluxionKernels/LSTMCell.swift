@@ -1,13 +1,11 @@
-import Foundation
-
-// The LSTM cell's forward sweep for Float, here beside the 8-lane transcendentals so that they
-// inline into its loop (called across modules they stayed out-of-line calls that passed vectors
-// in halves and serialised each polynomial).
+// The LSTM cell's forward sweep for Float, vectorised 8 units at a time with its own inlined
+// activations (below).
 
 /// For `batch` rows of `n` hidden units, gates in PyTorch's order i, f, g, o:
 ///   (i, f, g, o) = (σ, σ, tanh, σ)(z + x),  c = f ⊙ c_prev + i ⊙ g,  h = o ⊙ tanh(c).
 /// z rows are 4n apart; x, gates, c, tanhC, h and c_prev rows have the given strides (elements;
-/// gates rows are `4 · stateStride` apart).
+/// gates rows are `4 · stateStride` apart). Only the units below the last multiple of 8 are
+/// computed; the caller does the remaining n mod 8 (FluxionCore's `lstmCellForward`).
 public func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xStride: Int,
                                  _ cPrev: UnsafePointer<Float>, _ cPrevStride: Int,
                                  _ gates: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -38,19 +36,6 @@ public func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<F
             tr.storeBytes(of: tc, toByteOffset: o4, as: Float8.self)
             hr.storeBytes(of: o * tc, toByteOffset: o4, as: Float8.self)
             j += 8
-        }
-        let zs = z + b * 4 * n, xs = x + b * xStride, gs = gates + b * stateStride * 4, cps = cPrev + b * cPrevStride
-        while j < n {
-            let sig = { (v: Float) -> Float in 1 / (1 + Foundation.expf(-v)) }
-            let i = sig(zs[j] + xs[j]), f = sig(zs[n + j] + xs[n + j])
-            let g = Foundation.tanhf(zs[2 * n + j] + xs[2 * n + j]), o = sig(zs[3 * n + j] + xs[3 * n + j])
-            let cNew = f * cps[j] + i * g
-            gs[j] = i; gs[n + j] = f; gs[2 * n + j] = g; gs[3 * n + j] = o
-            c[b * stateStride + j] = cNew
-            let tc = Foundation.tanhf(cNew)
-            tanhC[b * stateStride + j] = tc
-            h[b * hStride + j] = o * tc
-            j += 1
         }
     }
 }

@@ -108,14 +108,29 @@ extension Tensor {
         let dh = Tensor(uninitializedShape: [batch, n], dtype: .float32)
         let dc = Tensor(uninitializedShape: [batch, n], dtype: .float32)
         let gOut = gs[0]?.detached, gH = gs[1]?.detached, gC = gs[2]?.detached
-        let packed = PackedGemmB(b: whh.floatPointer, ldb: n, transB: false, k: 4 * n, n: n)
+        // Per step, [∂h_{t−1} | ∂x_t] = dz_t·[W_hh | W_ih] as one product (dz_t packed once), when x
+        // needs a gradient; else dz_t·W_hh alone.
+        let outWidth = needX ? n + inputs : n
+        let wcat = Tensor(uninitializedShape: [4 * n, outWidth], dtype: .float32)
+        let pwcat = wcat.mutableFloatPointer
+        withExtendedLifetime((whh, wih, wcat)) {
+            for r in 0..<(4 * n) {
+                (pwcat + r * outWidth).update(from: whh.floatPointer + r * n, count: n)
+                if needX { (pwcat + r * outWidth + n).update(from: wih.floatPointer + r * inputs, count: inputs) }
+            }
+        }
+        let packed = PackedGemmB(b: wcat.floatPointer, ldb: outWidth, transB: false, k: 4 * n, n: outWidth)
         let blocks = RowBlocks(rows: batch, minRows: 8)
+        let dx: Tensor? = needX ? Tensor(uninitializedShape: [batch, steps, inputs], dtype: .float32) : nil
+        let pdx = dx?.mutableFloatPointer
+        let scratch = Tensor(uninitializedShape: [blocks.count, blocks.maxRows * outWidth], dtype: .float32)
+        let pscratch = scratch.mutableFloatPointer
         let (pdz, pdh, pdc) = (dz.mutableFloatPointer, dh.mutableFloatPointer, dc.mutableFloatPointer)
         // ∂b = Σ dz, summed per block while each step's dz is still in cache.
         let dbParts = Tensor.zeros(shape: [blocks.count, 4 * n])
         let pdb = dbParts.mutableFloatPointer
         let (pg, pc, pt, pc0) = (gates.floatPointer, cs.floatPointer, tanhCs.floatPointer, c0.floatPointer)
-        withExtendedLifetime((dz, dh, dc, gOut, gH, gC, packed, gates, cs, tanhCs, c0, whh, dbParts)) {
+        withExtendedLifetime((dz, dh, dc, gOut, gH, gC, packed, gates, cs, tanhCs, c0, wcat, dbParts, dx, scratch)) {
             if let gH { pdh.update(from: gH.floatPointer, count: batch * n) } else { pdh.update(repeating: 0, count: batch * n) }
             if let gC { pdc.update(from: gC.floatPointer, count: batch * n) } else { pdc.update(repeating: 0, count: batch * n) }
             let po = gOut?.floatPointer
@@ -139,12 +154,21 @@ extension Tensor {
                             for j in 0..<(4 * n) { dbr[j] += row[j] }
                         }
                     }
-                    // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above)
-                    gemm(m: m, a: UnsafePointer(dzr), lda: 4 * n, packedB: packed, beta: 0, c: dhr, ldc: n)
+                    // ∂L/∂h_{t−1} = dz_t · W_hh, over ∂L/∂h_t (consumed by the cell above), and ∂x_t.
+                    if let pdx {
+                        let out = pscratch + p * blocks.maxRows * outWidth
+                        gemm(m: m, a: UnsafePointer(dzr), lda: 4 * n, packedB: packed, beta: 0, c: out, ldc: outWidth)
+                        for (i, b) in rows.enumerated() {
+                            (dhr + i * n).update(from: out + i * outWidth, count: n)
+                            (pdx + (b * steps + t) * inputs).update(from: out + i * outWidth + n, count: inputs)
+                        }
+                    } else {
+                        gemm(m: m, a: UnsafePointer(dzr), lda: 4 * n, packedB: packed, beta: 0, c: dhr, ldc: n)
+                    }
                 }
             }
         }
-        // [∂W_ih | ∂W_hh] = dzᵀ·XH over all steps and sequences; ∂x = dz·W_ih.
+        // [∂W_ih | ∂W_hh] = dzᵀ·XH over all steps and sequences.
         let rowsAll = steps * batch
         let dwcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
         withExtendedLifetime((dz, xh, dwcat)) {
@@ -153,16 +177,6 @@ extension Tensor {
         }
         let dwih = dwcat.sliced(axis: 1, 0..<inputs)
         let dwhh = dwcat.sliced(axis: 1, inputs..<k)
-        var dx: Tensor? = nil
-        if needX {
-            // Time-major rows [T·B, I], then into x's [B, T, I].
-            let dxt = Tensor(uninitializedShape: [steps, batch, inputs], dtype: .float32)
-            withExtendedLifetime((dz, wih, dxt)) {
-                gemm(transA: false, transB: false, m: rowsAll, n: inputs, k: 4 * n, alpha: 1, a: dz.floatPointer, lda: 4 * n,
-                     b: wih.floatPointer, ldb: inputs, beta: 0, c: dxt.mutableFloatPointer, ldc: inputs)
-            }
-            dx = dxt.transposed(0, 1)
-        }
         var grads: [Tensor?] = [dx, dwih]
         if hasBias { grads.append(dbParts.sum(axis: 0)) }
         grads += [dwhh, dh, dc]

@@ -40,7 +40,7 @@ extension Tensor {
             return (r[0], r[1], r[2])
         }
         let k = inputs + n
-        var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: .float32)
+        let hs = Tensor(uninitializedShape: [batch, steps, n], dtype: .float32)
         // Saved state, time-major: each step's rows are contiguous.
         let cs = Tensor(uninitializedShape: [steps, batch, n], dtype: .float32)
         let gates = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: .float32)
@@ -49,7 +49,7 @@ extension Tensor {
         let blocks = RowBlocks(rows: batch, minRows: 8)
         let xd = x.detached, wihd = wih.detached, whhd = whh.detached
         // [W_ih | W_hh] as one [4H, I + H] operand, packed once (used transposed).
-        var wcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
+        let wcat = Tensor(uninitializedShape: [4 * n, k], dtype: .float32)
         let pwcat = wcat.mutableFloatPointer
         withExtendedLifetime((wihd, whhd, wcat)) {
             for r in 0..<(4 * n) {
@@ -82,7 +82,7 @@ extension Tensor {
                         let cPrev = t == 0 ? pc0 + b0 * n : UnsafePointer(pc + ((t - 1) * batch + b0) * n)
                         let at = (t * batch + b0) * n
                         lstmCellForward(UnsafePointer(zr), pb, 0, cPrev, n, pg + 4 * at, pc + at, pt + at,
-                                             ph + b0 * steps * n + t * n, n, steps * n, batch: m, hidden: n)
+                                        ph + b0 * steps * n + t * n, n, steps * n, batch: m, hidden: n)
                     }
                 }
             }

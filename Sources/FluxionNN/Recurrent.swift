@@ -153,11 +153,7 @@ public struct Recurrent: Layer {
             var h = h0
             var hs: [Tensor] = []
             for xt in projected.unstacked(axis: 1) {
-                let hh = Tensor.linear(h, weight: w.weightHH, bias: w.biasHH).split(count: 3, axis: -1)
-                let xx = xt.split(count: 3, axis: -1)
-                let r = (xx[0] + hh[0]).sigmoid(), z = (xx[1] + hh[1]).sigmoid()
-                let n = (xx[2] + r * hh[2]).tanh()
-                h = n + z * (h - n)
+                h = GRUCell.update(projected: xt, hidden: h, w)
                 hs.append(h)
             }
             return (Tensor.stack(hs, axis: 1), h, nil)
@@ -216,12 +212,19 @@ public struct GRUCell: RecurrentCell {
     }
 
     public func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {
-        let xx = Tensor.linear(x, weight: weights.weightIH, bias: weights.biasIH).split(count: 3, axis: -1)
-        let hh = Tensor.linear(h, weight: weights.weightHH, bias: weights.biasHH).split(count: 3, axis: -1)
+        let next = Self.update(projected: Tensor.linear(x, weight: weights.weightIH, bias: weights.biasIH), hidden: h, weights)
+        return (next, next)
+    }
+
+    /// The GRU update from the projected input x̃ = x·W_ihᵀ + b_ih [B, 3H] (gate order r, z, n):
+    /// r, z = σ(x̃_r + h·W_hrᵀ + b_hr), σ(x̃_z + …), n = tanh(x̃_n + r ⊙ (h·W_hnᵀ + b_hn)),
+    /// h' = n + z ⊙ (h − n). Shared by the cell and `Recurrent`'s sequence loop.
+    static func update(projected xt: Tensor, hidden h: Tensor, _ w: RecurrentWeights) -> Tensor {
+        let xx = xt.split(count: 3, axis: -1)
+        let hh = Tensor.linear(h, weight: w.weightHH, bias: w.biasHH).split(count: 3, axis: -1)
         let r = (xx[0] + hh[0]).sigmoid(), z = (xx[1] + hh[1]).sigmoid()
         let n = (xx[2] + r * hh[2]).tanh()
-        let next = n + z * (h - n)
-        return (next, next)
+        return n + z * (h - n)
     }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {

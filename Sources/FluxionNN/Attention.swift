@@ -90,18 +90,7 @@ public struct MultiheadAttention: ParameterTree {
         q = splitHeads(q, headCount)                                 // [B, H, T, d]
         k = splitHeads(k, headCount)                                 // [B, H, S, d]
         v = splitHeads(v, headCount)
-        if let queryNorm { q = queryNorm(q) }
-        if let keyNorm { k = keyNorm(k) }
-        let offset = cache?.length ?? 0
-        if let rotary {
-            q = rotary(q, offset: offset)
-            k = rotary(k, offset: offset)
-        }
-        if var c = cache {
-            c.append(key: k, value: v)
-            (k, v) = (c.key!, c.value!)
-            cache = c
-        }
+        prepareHeads(&q, &k, &v, queryNorm: queryNorm, keyNorm: keyNorm, rotary: rotary, cache: &cache)
         let a = Tensor.attention(query: q, key: k, value: v, causal: causal, keyPadding: keyPadding, mask: mask)  // [B, H, T, d]
         return outProjection(mergeHeads(a))                          // [B, T, E]
     }
@@ -139,4 +128,23 @@ func splitHeads(_ x: Tensor, _ heads: Int) -> Tensor {
 func mergeHeads(_ x: Tensor) -> Tensor {
     let (b, h, t, d) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     return x.permuted([0, 2, 1, 3]).reshaped(to: [b, t, h * d])
+}
+
+/// The steps between splitting heads and attending, shared by `MultiheadAttention` and the GPT's
+/// self-attention: QK-RMSNorm, rotary positions from the cache's offset, then the new keys and
+/// values appended to the cache (q, k, v [B, H, ·, d]; k, v become the cache's [B, H, S, d]).
+func prepareHeads(_ q: inout Tensor, _ k: inout Tensor, _ v: inout Tensor, queryNorm: RMSNorm?, keyNorm: RMSNorm?,
+                  rotary: RotaryEmbedding?, cache: inout AttentionCache?) {
+    if let queryNorm { q = queryNorm(q) }
+    if let keyNorm { k = keyNorm(k) }
+    let offset = cache?.length ?? 0
+    if let rotary {
+        q = rotary(q, offset: offset)
+        k = rotary(k, offset: offset)
+    }
+    if var c = cache {
+        c.append(key: k, value: v)
+        (k, v) = (c.key!, c.value!)
+        cache = c
+    }
 }

@@ -96,18 +96,7 @@ public struct GPTBlock: ParameterTree {
         var q = splitHeads(parts[0], headCount)                      // [B, H, T, d]
         var k = splitHeads(parts[1], headCount)
         var v = splitHeads(parts[2], headCount)
-        if let queryNorm { q = queryNorm(q) }
-        if let keyNorm { k = keyNorm(k) }
-        let offset = cache?.length ?? 0
-        if let rotary {
-            q = rotary(q, offset: offset)
-            k = rotary(k, offset: offset)
-        }
-        if var c = cache {
-            c.append(key: k, value: v)
-            (k, v) = (c.key!, c.value!)                              // [B, H, S, d]
-            cache = c
-        }
+        prepareHeads(&q, &k, &v, queryNorm: queryNorm, keyNorm: keyNorm, rotary: rotary, cache: &cache)  // k, v [B, H, S, d]
         return proj(mergeHeads(Tensor.attention(query: q, key: k, value: v, causal: true)))  // [B, T, E]
     }
 

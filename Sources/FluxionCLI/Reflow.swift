@@ -72,7 +72,7 @@ struct Reflow: ParsableCommand {
         var arguments = ["--resume", folder]
         if let threads { arguments += ["--threads", String(threads)] }
         if noPictures { arguments.append("--no-pictures") }
-        var train = try Train.parse(arguments)
+        let train = try Train.parse(arguments)
         try train.run()
     }
 }

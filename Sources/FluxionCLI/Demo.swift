@@ -6,8 +6,9 @@ import Foundation
 /// about a minute on 2 cores and writes pictures:
 /// 1. a RealNVP normalizing flow (exact likelihood; a run folder `OUT/realnvp` that
 ///    `fluxion sample` and `fluxion eval` accept), with its density as a heat map;
-/// 2. a small rectified flow (velocity MLP on [x_t, t], loss mean‖v(x_t, t) − (x₁ − x₀)‖² with
-///    x_t = (1 − t)x₀ + t·x₁, sampled with Euler steps from N(0, I)).
+/// 2. the library's rectified flow (`RectifiedFlowRunModel`, run folder `OUT/rectified-flow`:
+///    velocity MLP on [x_t, t], loss mean‖v(x_t, t) − (ε − x₀)‖² with x_t = (1 − t)x₀ + tε, data
+///    at t = 0 and noise at t = 1, sampled with Euler steps from N(0, I) at t = 1 down to 0).
 /// `OUT/demo.png` puts data, flow density, flow samples and rectified-flow samples side by side.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,57 +24,38 @@ struct Demo: ParsableCommand {
         guard eulerSteps >= 1 else { throw ValidationError("--euler-steps must be at least 1") }
         let started = Date()
         let flowFolder = (out as NSString).appendingPathComponent("realnvp")
+        let rfFolder = (out as NSString).appendingPathComponent("rectified-flow")
         try? FileManager.default.removeItem(atPath: flowFolder)
+        try? FileManager.default.removeItem(atPath: rfFolder)
 
-        // 1. RealNVP through the run machinery (config.json, model.safetensors, metrics.jsonl).
+        // 1. RealNVP through the run system (config.json, checkpoints, model.safetensors, metrics.jsonl).
         print("1/2  RealNVP (8 affine couplings, hidden 128) on two moons, \(steps) steps, batch 256")
-        var run: TrainingRun<FlowRunModel>
-        do {
-            run = try TrainingRun<FlowRunModel>.start(
-                RunConfiguration(model: "realnvp", data: "moons", steps: steps, batchSize: 256, learningRate: 2e-3, seed: seed,
-                                 checkpointEvery: steps), folder: flowFolder)
-        } catch { throw cleanError(error) }
+        var run = try TrainingRun<FlowRunModel>.start(
+            RunConfiguration(model: "realnvp", data: "moons", steps: steps, batchSize: 256, learningRate: 2e-3, seed: seed,
+                             checkpointEvery: steps), folder: flowFolder)
         var progress = ProgressBar(total: steps, start: 0)
-        while !run.isFinished {
-            let loss = run.step()
-            if run.state.step % 10 == 0 { run.log(["loss": loss]) }
-            progress.update(step: run.state.step, loss: loss)
-        }
+        _ = try run.train(progress: { progress.update(step: $0, loss: $1) })
         progress.finish()
-        do { try run.saveCheckpoint() } catch { throw cleanError(error) }
         var rng = SeededGenerator(seed: seed &+ 10)
-        let nll = run.model.evaluate(run.data.test, data: run.data, using: &rng)[0].value
+        let nll = try run.model.evaluate(run.data.testSet, data: run.data, using: &rng)[0].value
         print(String(format: "     held-out NLL %.3f nats (a Gaussian fit: ≈ 1.95)", nll))
 
-        // 2. A minimal rectified flow (the full ODE/diffusion module lives in FluxionGenerative).
+        // 2. The library's rectified flow (RectifiedFlowRunModel: noise at t = 1, data at t = 0,
+        //    velocity MLP on [x_t, t], sampled by Euler steps from t = 1 to 0), also a run folder.
         print("2/2  rectified flow (velocity MLP 3-128-128-128-2, SiLU) on two moons, \(steps) steps, batch 512")
-        var net = MLP(sizes: [3, 128, 128, 128, 2], activation: .silu, using: &rng)
-        var optimizer = Adam(learningRate: 2e-3)
+        var rf = try TrainingRun<RectifiedFlowRunModel>.start(
+            RunConfiguration(model: "rectified-flow", data: "moons", steps: steps, batchSize: 512, learningRate: 2e-3, seed: seed,
+                             checkpointEvery: steps, options: ["sample_steps": String(eulerSteps)]), folder: rfFolder)
         progress = ProgressBar(total: steps, start: 0)
-        var rfLosses: [(Int, Double)] = []
-        for step in 1...steps {
-            let x1 = Toy2D.twoMoons(count: 512, using: &rng)
-            let x0 = Tensor.randomNormal(shape: [512, 2], using: &rng)
-            let t = Tensor.randomUniform(shape: [512, 1], using: &rng)
-            let xt = (1 - t) * x0 + t * x1
-            let input = Tensor.concatenate([xt, t], axis: 1)
-            let (loss, g) = valueWithGradient(at: net) { net in (net(input) - (x1 - x0)).squared().mean() }
-            optimizer.update(&net, along: g)
-            if step % 10 == 0 { rfLosses.append((step, loss.item)) }
-            progress.update(step: step, loss: loss.item)
-        }
+        _ = try rf.train(progress: { progress.update(step: $0, loss: $1) })
         progress.finish()
-        var x = Tensor.randomNormal(shape: [3000, 2], using: &rng)
-        let dt = 1 / Double(eulerSteps)
-        for k in 0..<eulerSteps {   // Euler: x ← x + Δt·v(x, t), t from 0 (noise) to 1 (data)
-            let t = Tensor.full(Double(k) * dt, shape: [3000, 1])
-            x = x + dt * withoutDerivatives { net(Tensor.concatenate([x, t], axis: 1)) }
-        }
+        let x = try rf.model.sample(count: 3000, options: SampleOptions(steps: eulerSteps, solver: "euler"), using: &rng)
+        let rfLosses = rf.lossHistory
 
         // Pictures.
         do {
             func path(_ f: String) -> String { (out as NSString).appendingPathComponent(f) }
-            let flowSamples = withoutDerivatives { run.model.sample(count: 3000, options: SampleOptions(), using: &rng) }
+            let flowSamples = try withoutDerivatives { try run.model.sample(count: 3000, options: SampleOptions(), using: &rng) }
             let data = run.data.examples(3000)
             let (xr, yr) = RunPictures.window(run.data.test)
             func scatter(_ title: String, _ points: Tensor, _ color: Color) -> Figure {
@@ -97,9 +79,9 @@ struct Demo: ParsableCommand {
             try RunPictures.samples(flowSamples, data: run.data, title: "RealNVP samples over the data", to: path("realnvp_samples.png"))
             try RunPictures.samples(x, data: run.data, title: "rectified flow samples over the data", to: path("rectified_flow_samples.png"))
             try RunPictures.loss(run.lossHistory, title: "RealNVP: negative log-likelihood (nats)", to: path("realnvp_loss.png"))
-            try RunPictures.loss(rfLosses, title: "rectified flow: mean ‖v − (x1 − x0)‖²", to: path("rectified_flow_loss.png"))
+            try RunPictures.loss(rfLosses, title: "rectified flow: mean ‖v − (ε − x)‖²", to: path("rectified_flow_loss.png"))
             print("wrote \(path("demo.png")) (data | flow density / flow samples | rectified-flow samples) and 5 more PNGs in \(out)/")
-        } catch { throw cleanError(error) }
+        }
         print(String(format: "done in %.0f s. Next: fluxion sample %@ --temperature 0.8, fluxion eval %@", Date().timeIntervalSince(started), flowFolder, flowFolder))
     }
 }

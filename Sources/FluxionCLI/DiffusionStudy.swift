@@ -103,7 +103,7 @@ struct DiffusionStudy: ParsableCommand {
         if let out {
             try pictures(out: out, heldOut: heldOut, noise: noise, flow1: flow1, flow2: flow2, ddpm: ancestral, rows: rfRows, stepCounts: stepCounts)
             let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
-            try json.write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("report.json")))
+            try FileIO.writeAtomically(json, to: (out as NSString).appendingPathComponent("report.json"))
             print("wrote \(out)/report.json, samples.png, trajectories.png, quality.png")
         }
     }

@@ -36,12 +36,10 @@ struct Reflow: ParsableCommand {
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("config.json")) {
             throw ValidationError("\(folder) already holds a run; continue it with `fluxion train --resume \(folder)` or give another --out")
         }
-        let source: TrainingRun<RectifiedFlowRunModel>
-        do {
-            let config = try TrainingRun<RectifiedFlowRunModel>.readConfiguration(folder: sourceFolder)
-            guard config.model == "rectified-flow" else { throw ValidationError("\(sourceFolder) is a \(config.model) run; reflow needs a rectified-flow run") }
-            source = try TrainingRun<RectifiedFlowRunModel>.load(folder: sourceFolder)
-        } catch { throw cleanError(error) }
+        let sourceConfig = try TrainingRun<RectifiedFlowRunModel>.readConfiguration(folder: sourceFolder)
+        guard sourceConfig.model == "rectified-flow" else { throw ValidationError("\(sourceFolder) is a \(sourceConfig.model) run; reflow needs a rectified-flow run") }
+        let source = try TrainingRun<RectifiedFlowRunModel>.load(folder: sourceFolder)
+        for notice in source.notices { printError("notice: \(notice)") }
 
         var rng = SeededGenerator(seed: seed)
         let started = Date()
@@ -50,7 +48,10 @@ struct Reflow: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let pairsPath = URL(fileURLWithPath: (folder as NSString).appendingPathComponent("pairs.safetensors")).standardizedFileURL.path
-        let initPath = URL(fileURLWithPath: (sourceFolder as NSString).appendingPathComponent("model.safetensors")).standardizedFileURL.path
+        // The source's parameters as verified from its checkpoint, copied so the new run does not
+        // depend on the source run staying as it is.
+        let initPath = URL(fileURLWithPath: (folder as NSString).appendingPathComponent("init.safetensors")).standardizedFileURL.path
+        try source.model.save(to: initPath, metadata: ["source_run": sourceFolder, "step": String(source.state.step)])
         try SafeTensors.write([("data", data), ("noise", noise)], metadata: ["source_run": sourceFolder, "solver": solver, "solver_steps": String(solverSteps)],
                               to: pairsPath)
         print(String(format: "reflow: %d pairs from %@ (%@, %d steps) in %.1f s → %@", pairs, sourceFolder, solver, solverSteps,
@@ -64,10 +65,8 @@ struct Reflow: ParsableCommand {
         config.options["reflow_of"] = sourceFolder
         if let steps { config.steps = steps }
         config.learningRate = learningRate ?? config.learningRate / 2
-        do {
-            let fresh = try TrainingRun<RectifiedFlowRunModel>.start(config, folder: folder)
-            try fresh.saveCheckpoint()
-        } catch { throw cleanError(error) }
+        let fresh = try TrainingRun<RectifiedFlowRunModel>.start(config, folder: folder)
+        try fresh.saveCheckpoint()
         print("training the \(k + 1)-rectified flow into \(folder)")
         var arguments = ["--resume", folder]
         if let threads { arguments += ["--threads", String(threads)] }

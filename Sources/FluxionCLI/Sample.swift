@@ -9,13 +9,19 @@ protocol RunVisitor {
 }
 
 /// `best`: load the best-validation parameters when the run kept them (see `TrainingRun.validate`).
-func withRun<V: RunVisitor>(_ folder: String, best: Bool = false, _ visitor: V) throws -> V.Result {
-    let config: RunConfiguration
-    do { config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder) } catch { throw cleanError(error) }
-    guard let type = RunModels.registry[config.model] else { throw ValidationError("\(folder)/config.json: unknown model '\(config.model)'") }
+/// `sequence`: whether the command needs a sequence model (true), a generative one (false) or
+/// either (nil); a run of the other kind is a usage error naming the run. Notices about damaged
+/// checkpoints passed over go to standard error.
+func withRun<V: RunVisitor>(_ folder: String, best: Bool = false, sequence: Bool? = nil, requireData: Bool = true,
+                            command: String, _ visitor: V) throws -> V.Result {
+    let config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder)
+    let type = RunModels.registry[config.model]!
+    if let sequence, sequence != type.trainsOnSequenceTasks {
+        throw ValidationError("\(folder) is a \(config.model) run; `fluxion \(command)` needs a " + (sequence ? "sequence-model run" : "generative-model run"))
+    }
     func open<M: RunModel>(_ type: M.Type) throws -> V.Result {
-        let run: TrainingRun<M>
-        do { run = try TrainingRun<M>.load(folder: folder, best: best) } catch { throw cleanError(error) }
+        let run = try TrainingRun<M>.load(folder: folder, best: best, requireData: requireData)
+        for notice in run.notices { printError("notice: \(notice)") }
         return try visitor.visit(run)
     }
     return try open(type)
@@ -37,8 +43,11 @@ struct Sample: ParsableCommand {
     func run() throws {
         guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000, got \(count)") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be non-negative, got \(temperature)") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
-        try withRun(folder, best: !last, Visitor(command: self))
+        if let steps, !(1...1_000_000).contains(steps) { throw ValidationError("--steps must be in 1...1000000, got \(steps)") }
+        if let solver, !(ODEMethod.allCases.map(\.rawValue) + ["ancestral", "ddim"]).contains(solver) {
+            throw ValidationError("unknown solver '\(solver)'; known: \((ODEMethod.allCases.map(\.rawValue) + ["ancestral", "ddim"]).joined(separator: ", "))")
+        }
+        try withRun(folder, best: !last, sequence: false, command: "sample", Visitor(command: self))
     }
 
     struct Visitor: RunVisitor {
@@ -47,15 +56,16 @@ struct Sample: ParsableCommand {
             var rng = SeededGenerator(seed: command.seed)
             let options = SampleOptions(temperature: command.temperature, steps: command.steps, solver: command.solver)
             let started = Date()
-            let samples = withoutDerivatives { run.model.sample(count: command.count, options: options, using: &rng) }
+            let samples = try withoutDerivatives { try run.model.sample(count: command.count, options: options, using: &rng) }
+            guard samples.scalars.allSatisfy(\.isFinite) else {
+                throw FluxionError(.diverged, file: run.folder, "the samples are not finite (the model or the solver diverged)")
+            }
             let seconds = Date().timeIntervalSince(started)
             let png = command.out ?? (run.folder as NSString).appendingPathComponent("samples-T\(String(format: "%g", command.temperature)).png")
             let npy = (png as NSString).deletingPathExtension + ".npy"
             let shown = run.data.isImage ? samples[0..<Swift.min(100, command.count)] : samples
-            do {
-                try RunPictures.samples(shown, data: run.data, title: "\(run.configuration.model) on \(run.configuration.data): \(command.count) samples, T = \(String(format: "%g", command.temperature))", to: png)
-                try NPY.write(samples, to: npy)
-            } catch { throw cleanError(error) }
+            try RunPictures.samples(shown, data: run.data, title: "\(run.configuration.model) on \(run.configuration.data): \(command.count) samples, T = \(String(format: "%g", command.temperature))", to: png)
+            try NPY.write(samples, to: npy)
             let step = !command.last ? run.state.bestStep ?? run.state.step : run.state.step
             print(String(format: "%d samples in %.2f s (model of step %d%@); wrote %@ and %@", command.count, seconds, step,
                          step != run.state.step ? ", best validation NLL" : "", png, npy))
@@ -74,18 +84,18 @@ struct Eval: ParsableCommand {
     @Option(help: "Random seed (models whose figures are stochastic).") var seed: UInt64 = 2
     @Flag(help: "Evaluate the last checkpoint, not the best-validation model (runs on digits keep both).") var last = false
 
-    func run() throws { try withRun(folder, best: !last, Visitor(seed: seed, last: last)) }
+    func run() throws { try withRun(folder, best: !last, command: "eval", Visitor(seed: seed, last: last)) }
 
     struct Visitor: RunVisitor {
         let seed: UInt64
         let last: Bool
         func visit<M: RunModel>(_ run: TrainingRun<M>) throws {
             var rng = SeededGenerator(seed: seed)
-            let figures = run.model.evaluate(run.data.test, data: run.data, using: &rng)
+            let figures = try run.model.evaluate(run.data.testSet, data: run.data, using: &rng)
             // The model evaluated: the best-validation one (if kept) unless --last.
             let step = !last ? run.state.bestStep ?? run.state.step : run.state.step
             print("\(run.configuration.model) on \(run.configuration.data), step \(step) of \(run.configuration.steps)"
-                  + (step != run.state.step ? " (best validation NLL; the last checkpoint is step \(run.state.step), see --last)" : "")
+                  + (step != run.state.step ? " (best validation \(M.validationFigure); the last checkpoint is step \(run.state.step), see --last)" : "")
                   + ", \(run.model.parameterCount) parameters")
             for f in figures { print("  \(pad(f.name, 16)) \(String(format: "%.6g", f.value))") }
             if figures.contains(where: { $0.name == "nll_nats" }) {

@@ -5,89 +5,86 @@ import Foundation
 /// Set by the SIGINT handler; the training loop checkpoints and stops when it sees it.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
 
-/// An error printed as one line ("Error: <message>"), without the usage hint of a ValidationError.
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// A one-line error for the command line (no stack trace): wraps FluxionError and friends.
-func cleanError(_ error: Error) -> Error {
-    if error is ValidationError || error is CleanExit || error is ExitCode || error is CommandError { return error }
-    return CommandError(description: "\(error)")
-}
-
-/// `fluxion train MODEL --data NAME`: trains a model into a run folder (DESIGN.md §5).
+/// `fluxion train MODEL --data NAME | --task NAME`: trains a model into a run folder (DESIGN.md §5).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a generative model into a run folder (config.json, model.safetensors, metrics.jsonl, PNGs).",
+        abstract: "Train a model into a run folder (config.json, checkpoints/, model.safetensors, metrics.jsonl, PNGs).",
         discussion: """
-            Models: \(RunModels.names.joined(separator: ", ")). Data: \(RunDataset.names.joined(separator: ", ")).
-            Ctrl-C saves a checkpoint and stops; `fluxion train --resume RUN` continues exactly where it stopped \
-            (give a larger --steps to train further).
+            Generative models (--data \(RunDataset.names.joined(separator: ", "))): \(Self.generativeModels.joined(separator: ", ")).
+            Sequence models (--task \(RunDataset.taskNames.joined(separator: ", "))): \(Self.sequenceModels.joined(separator: ", ")).
+            Every model writes atomic, checksummed checkpoints; Ctrl-C saves one and stops; \
+            `fluxion train --resume RUN` continues exactly where it stopped (give a larger --steps to train further).
             """)
 
-    @Argument(help: "The model (\((RunModels.names + SequenceRuns.models).joined(separator: ", "))); omit with --resume.") var model: String?
-    @Option(help: "Data set: \(RunDataset.names.joined(separator: ", ")).") var data: String?
-    @Option(help: "Training steps (with --resume: the new total).") var steps: Int?
-    @Option(help: "Batch size.") var batchSize: Int?
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Double?
-    @Option(help: "Random seed (initialisation, batches).") var seed: UInt64 = 0
-    @Option(help: "Run folder (default runs/MODEL-DATA).") var out: String?
-    @Option(help: "Continue the run in this folder.") var resume: String?
-    @Option(help: "Hidden width of the coupling networks.") var hidden: Int?
-    @Option(help: "Coupling layers (Glow: steps per level).") var layers: Int?
-    @Option(help: "Hidden layers of NICE's coupling MLPs.") var depth: Int?
-    @Option(help: "Glow levels (image data).") var levels: Int?
-    @Option(help: "Prior: gaussian or logistic.") var prior: String?
-    @Option(help: "NICE variant: paper (additive, logistic prior on images) or su (Su's article).") var variant: String?
-    @Option(name: .customLong("set"), help: "A model option key=value (repeatable).") var settings: [String] = []
-    @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
-    @Option(help: "Threads (default: FLUXION_THREADS or the core count).") var threads: Int?
-    @Flag(help: "No pictures at the end.") var noPictures = false
-    @Option(help: "Sequence task for rnn|lstm|gru|transformer: \(SequenceRuns.tasks.joined(separator: ", ")).") var task: String?
-    @Option(help: "Sequence length of the task (task default when omitted).") var length: Int?
-    @Option(help: "Text file for --task chars.") var text: String?
-    @Option(help: "Sequence models: embedding width.") var width: Int?
-    @Option(help: "Sequence models: attention heads (transformer).") var heads: Int?
+    static var sequenceModels: [String] { RunModels.names.filter { RunModels.registry[$0]!.trainsOnSequenceTasks } }
+    static var generativeModels: [String] { RunModels.names.filter { !RunModels.registry[$0]!.trainsOnSequenceTasks } }
+
+    struct Common: ParsableArguments {
+        @Option(help: "Training steps (with --resume: the new total).") var steps: Int?
+        @Option(help: "Batch size.") var batchSize: Int?
+        @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Double?
+        @Option(help: "Random seed (initialisation, batches).") var seed: UInt64 = 0
+        @Option(help: "Run folder (default runs/MODEL-DATA).") var out: String?
+        @Option(help: "Continue the run in this folder.") var resume: String?
+        @Option(name: .customLong("set"), help: "A model option key=value (repeatable).") var settings: [String] = []
+        @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+        @Option(help: "Complete checkpoints to keep.") var keepCheckpoints: Int = 2
+        @Option(help: "Threads (default: FLUXION_THREADS or the core count).") var threads: Int?
+        @Flag(help: "No pictures at the end.") var noPictures = false
+    }
+
+    struct GenerativeOptions: ParsableArguments {
+        @Option(help: "Data set: \(RunDataset.names.joined(separator: ", ")).") var data: String?
+        @Option(name: .customLong("hidden"), help: "Hidden width of the coupling / velocity networks.") var hidden: Int?
+        @Option(name: .customLong("layers"), help: "Coupling layers (Glow: steps per level; ddpm, rectified-flow, cnf: hidden layers).") var layers: Int?
+        @Option(help: "Hidden layers of NICE's coupling MLPs.") var depth: Int?
+        @Option(help: "Glow levels (image data).") var levels: Int?
+        @Option(help: "Prior: gaussian or logistic.") var prior: String?
+        @Option(help: "NICE variant: paper (additive, logistic prior on images) or su (Su's article).") var variant: String?
+    }
+
+    struct SequenceOptions: ParsableArguments {
+        @Option(help: "Sequence task: \(RunDataset.taskNames.joined(separator: ", ")).") var task: String?
+        @Option(help: "Sequence length of the task (task default when omitted).") var length: Int?
+        @Option(help: "Text file for --task chars.") var text: String?
+        @Option(help: "Embedding width.") var width: Int?
+        @Option(name: .customLong("state-size"), help: "Recurrent state size (rnn, lstm, gru; default 128).") var stateSize: Int?
+        @Option(name: .customLong("blocks"), help: "Recurrent layers (default 1) or Transformer blocks (default 2).") var blocks: Int?
+        @Option(help: "Attention heads (transformer; default 4).") var heads: Int?
+    }
+
+    @Argument(help: "The model (\(RunModels.names.joined(separator: ", "))); omit with --resume.") var model: String?
+    @OptionGroup(title: "Run options") var common: Common
+    @OptionGroup(title: "Generative models (\(Train.generativeModels.joined(separator: ", ")))") var generative: GenerativeOptions
+    @OptionGroup(title: "Sequence models (\(Train.sequenceModels.joined(separator: ", ")))") var sequence: SequenceOptions
 
     func run() throws {
-        if let threads {
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let threads = common.threads {
+            guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
             Fluxion.threadCount = threads
         }
-        if let model, SequenceRuns.models.contains(model) {
-            guard let task else { throw ValidationError("\(model) trains on a sequence task: give --task (\(SequenceRuns.tasks.joined(separator: ", ")))") }
-            guard resume == nil && data == nil else { throw ValidationError("sequence models take --task, not --data or --resume") }
-            let c = SequenceRunConfiguration(model: model, task: task, length: length, text: text, width: width ?? 64, hidden: hidden ?? 128,
-                                             layers: layers ?? (model == "transformer" ? 2 : 1), heads: heads ?? 4, steps: steps ?? 2000,
-                                             batchSize: batchSize ?? 64, learningRate: learningRate ?? (model == "transformer" ? 1e-3 : 2e-3), seed: seed)
-            guard c.steps > 0, c.batchSize > 0, c.width > 0, c.hidden > 0, c.layers > 0, c.heads > 0, c.width % c.heads == 0 else {
-                throw ValidationError("steps, batch size, width, hidden, layers and heads must be positive, and heads must divide width")
-            }
-            _ = try SequenceRuns.makeTask(c)
-            try SequenceRuns.train(c, folder: out ?? "runs/\(model)-\(task)")
-            return
-        }
+        guard common.checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be positive, got \(common.checkpointEvery)") }
+        guard common.keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1, got \(common.keepCheckpoints)") }
+        if let steps = common.steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
+        if let b = common.batchSize, !(1...1_000_000).contains(b) { throw ValidationError("--batch-size must be in 1...1000000, got \(b)") }
+        if let lr = common.learningRate, !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         let folder: String
         let type: any RunModel.Type
-        if let resume {
-            if model != nil || data != nil { throw ValidationError("--resume takes the model and data from RUN/config.json; drop MODEL and --data") }
+        if let resume = common.resume {
+            if model != nil || generative.data != nil || sequence.task != nil {
+                throw ValidationError("--resume takes the model and data from RUN/config.json; drop MODEL, --data and --task")
+            }
             folder = resume
-            let config: RunConfiguration
-            do { config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder) } catch { throw cleanError(error) }
-            guard let t = RunModels.registry[config.model] else { throw ValidationError("\(folder)/config.json: unknown model '\(config.model)'") }
-            type = t
+            let config = try TrainingRun<FlowRunModel>.readConfiguration(folder: folder)
+            type = RunModels.registry[config.model]!
         } else {
             guard let model else { throw ValidationError("give a model (\(RunModels.names.joined(separator: ", "))) or --resume RUN") }
             guard let t = RunModels.registry[model] else {
                 throw ValidationError("unknown model '\(model)'; known: \(RunModels.names.joined(separator: ", "))")
             }
             type = t
-            guard let data else { throw ValidationError("give --data NAME (\(RunDataset.names.joined(separator: ", ")))") }
-            guard RunDataset.names.contains(data) else {
-                throw ValidationError("unknown data '\(data)'; known: \(RunDataset.names.joined(separator: ", "))")
-            }
-            folder = out ?? "runs/\(model)-\(data)"
+            let dataName = try checkFamilyOptions(model, sequence: t.trainsOnSequenceTasks)
+            folder = common.out ?? "runs/\(model)-\(dataName)"
             if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("config.json")) {
                 throw ValidationError("\(folder) already holds a run; use --resume \(folder) or another --out")
             }
@@ -95,87 +92,117 @@ struct Train: ParsableCommand {
         try train(type, folder: folder)
     }
 
-    func configuration() throws -> RunConfiguration {
+    /// Checks that only the options of the model's family are given; returns the data or task name.
+    func checkFamilyOptions(_ model: String, sequence isSequence: Bool) throws -> String {
+        let g = generative, s = sequence
+        if isSequence {
+            let stray = [("--data", g.data != nil), ("--hidden", g.hidden != nil), ("--layers", g.layers != nil), ("--depth", g.depth != nil),
+                         ("--levels", g.levels != nil), ("--prior", g.prior != nil), ("--variant", g.variant != nil)].filter(\.1).map(\.0)
+            if let first = stray.first { throw ValidationError("\(first) is an option of the generative models; \(model) takes --task and the sequence options") }
+            guard let task = s.task else { throw ValidationError("\(model) trains on a sequence task: give --task (\(RunDataset.taskNames.joined(separator: ", ")))") }
+            guard RunDataset.taskNames.contains(task) else {
+                throw ValidationError("unknown task '\(task)'; known: \(RunDataset.taskNames.joined(separator: ", "))")
+            }
+            if task == "chars" && s.text == nil { throw ValidationError("--task chars needs --text FILE") }
+            if task != "chars" && s.text != nil { throw ValidationError("--text applies to --task chars only") }
+            for (name, value) in [("--length", s.length), ("--width", s.width), ("--state-size", s.stateSize), ("--blocks", s.blocks), ("--heads", s.heads)] {
+                if let value, value < 1 { throw ValidationError("\(name) must be positive, got \(value)") }
+            }
+            return task
+        }
+        let stray = [("--task", s.task != nil), ("--length", s.length != nil), ("--text", s.text != nil), ("--width", s.width != nil),
+                     ("--state-size", s.stateSize != nil), ("--blocks", s.blocks != nil), ("--heads", s.heads != nil)].filter(\.1).map(\.0)
+        if let first = stray.first { throw ValidationError("\(first) is an option of the sequence models; \(model) takes --data and the generative options") }
+        guard let data = g.data else { throw ValidationError("give --data NAME (\(RunDataset.names.joined(separator: ", ")))") }
+        guard RunDataset.names.contains(data) else {
+            throw ValidationError("unknown data '\(data)'; known: \(RunDataset.names.joined(separator: ", "))")
+        }
+        for (name, value) in [("--hidden", g.hidden), ("--layers", g.layers), ("--depth", g.depth), ("--levels", g.levels)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be positive, got \(value)") }
+        }
+        return data
+    }
+
+    func configuration(sequence isSequence: Bool) throws -> RunConfiguration {
         var options: [String: String] = [:]
-        for s in settings {
+        for s in common.settings {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--set expects key=value, got '\(s)'") }
             options[parts[0]] = parts[1]
         }
-        if let hidden { options["hidden"] = String(hidden) }
-        if let layers { options["layers"] = String(layers) }
-        if let depth { options["depth"] = String(depth) }
-        if let levels { options["levels"] = String(levels) }
-        if let prior { options["prior"] = prior }
-        if let variant { options["variant"] = variant }
-        let isDigits = data == "digits"
-        return RunConfiguration(model: model!, data: data!, steps: steps ?? (isDigits ? 3000 : 2000), batchSize: batchSize ?? (isDigits ? 64 : 256),
-                                learningRate: learningRate ?? 1e-3, seed: seed, checkpointEvery: checkpointEvery, options: options)
+        let data: String
+        let steps: Int, batchSize: Int, learningRate: Double
+        if isSequence {
+            let s = sequence
+            data = s.task!
+            if let v = s.length { options["length"] = String(v) }
+            if let v = s.text { options["text"] = URL(fileURLWithPath: v).standardizedFileURL.path }
+            if let v = s.width { options["width"] = String(v) }
+            if let v = s.stateSize { options["hidden"] = String(v) }
+            if let v = s.blocks { options["layers"] = String(v) }
+            if let v = s.heads { options["heads"] = String(v) }
+            (steps, batchSize, learningRate) = (2000, 64, model == "transformer" ? 1e-3 : 2e-3)
+        } else {
+            let g = generative
+            data = g.data!
+            if let v = g.hidden { options["hidden"] = String(v) }
+            if let v = g.layers { options["layers"] = String(v) }
+            if let v = g.depth { options["depth"] = String(v) }
+            if let v = g.levels { options["levels"] = String(v) }
+            if let v = g.prior { options["prior"] = v }
+            if let v = g.variant { options["variant"] = v }
+            let isDigits = data == "digits"
+            (steps, batchSize, learningRate) = (isDigits ? 3000 : 2000, isDigits ? 64 : 256, 1e-3)
+        }
+        var c = RunConfiguration(model: model!, data: data, steps: common.steps ?? steps, batchSize: common.batchSize ?? batchSize,
+                                 learningRate: common.learningRate ?? learningRate, seed: common.seed, checkpointEvery: common.checkpointEvery,
+                                 options: options)
+        c.keepCheckpoints = common.keepCheckpoints
+        return c
     }
 
     func train<M: RunModel>(_ type: M.Type, folder: String) throws {
         var run: TrainingRun<M>
-        do {
-            if resume != nil {
-                run = try TrainingRun<M>.load(folder: folder)
-                if let steps { try run.extend(to: steps) }
-                print("resuming \(folder) at step \(run.state.step) of \(run.configuration.steps)")
-            } else {
-                run = try TrainingRun<M>.start(try configuration(), folder: folder)
-                print("training \(run.configuration.model) on \(run.configuration.data) into \(folder): \(run.configuration.steps) steps, batch \(run.configuration.batchSize), \(run.model.parameterCount) parameters")
-                print("options: " + run.configuration.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-            }
-        } catch { throw cleanError(error) }
+        if common.resume != nil {
+            run = try TrainingRun<M>.resume(folder: folder)
+            for notice in run.notices { printError("notice: \(notice)") }
+            if let steps = common.steps { try run.extend(to: steps) }
+            print("resuming \(folder) at step \(run.state.step) of \(run.configuration.steps)")
+        } else {
+            run = try TrainingRun<M>.start(try configuration(sequence: M.trainsOnSequenceTasks), folder: folder)
+            print("training \(run.configuration.model) on \(run.configuration.data) into \(folder): \(run.configuration.steps) steps, batch \(run.configuration.batchSize), \(run.model.parameterCount) parameters")
+            print("options: " + run.configuration.options.filter { $0.key != "text_sha256" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
 
         signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, SIG_DFL) }
         var progress = ProgressBar(total: run.configuration.steps, start: run.state.step)
-        let logEvery = Swift.max(1, run.configuration.steps / 500)
-        var lossSum = 0.0, lossCount = 0
-        let started = Date()
-        let elapsedBefore = run.state.elapsedSeconds
-        while !run.isFinished {
-            let loss = run.step()
-            lossSum += loss; lossCount += 1
-            if run.state.step % logEvery == 0 || run.isFinished {
-                run.log(["loss": lossSum / Double(lossCount)])
-                lossSum = 0; lossCount = 0
-            }
-            progress.update(step: run.state.step, loss: loss)
-            if !loss.isFinite {
-                progress.finish()
-                throw ValidationError("the loss became \(loss) at step \(run.state.step); try a smaller --lr (the last checkpoint in \(folder) is kept)")
-            }
-            let interrupted = interruptRequested != 0
-            if run.state.step % run.configuration.checkpointEvery == 0 || run.isFinished || interrupted {
-                run.state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(started)
-                do {
-                    if !interrupted { try run.validate() }
-                    try run.saveCheckpoint()
-                } catch { throw cleanError(error) }
-            }
-            if interrupted {
-                progress.finish()
-                print("interrupted: checkpoint saved at step \(run.state.step); continue with `fluxion train --resume \(folder)`")
-                throw ExitCode(130)
-            }
+        let interrupted: Bool
+        do {
+            interrupted = try run.train(shouldStop: { interruptRequested != 0 }, progress: { progress.update(step: $0, loss: $1) })
+        } catch {
+            progress.finish()
+            throw error
         }
         progress.finish()
-        let seconds = Date().timeIntervalSince(started)
-        print(String(format: "done: %d steps in %.1f s", run.state.step, run.state.elapsedSeconds) + (seconds > 0 ? "" : ""))
+        if interrupted {
+            print("interrupted: checkpoint saved at step \(run.state.step); continue with `fluxion train --resume \(folder)`")
+            throw ExitCode(130)
+        }
+        print(String(format: "done: %d steps in %.1f s", run.state.step, run.state.elapsedSeconds))
         var rng = SeededGenerator(seed: run.configuration.seed &+ 3)
-        let figures = run.model.evaluate(run.data.test, data: run.data, using: &rng)
+        let figures = try run.model.evaluate(run.data.testSet, data: run.data, using: &rng)
         print("held-out: " + figures.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
         var pictured = run
         if let bestStep = run.state.bestStep, let best = run.state.bestValidation, bestStep != run.state.step {
             let kept = try TrainingRun<M>.load(folder: folder, best: true).model
             pictured.model = kept
             var rng = SeededGenerator(seed: run.configuration.seed &+ 3)
-            let keptFigures = kept.evaluate(run.data.test, data: run.data, using: &rng)
-            print(String(format: "best validation NLL %.4f at step %d (best.safetensors; `fluxion eval` and `sample` use it): held-out ", best, bestStep)
+            let keptFigures = try kept.evaluate(run.data.testSet, data: run.data, using: &rng)
+            print(String(format: "best validation %@ %.4f at step %d (best.safetensors; `fluxion eval` and `sample` use it): held-out ", M.validationFigure, best, bestStep)
                   + keptFigures.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
         }
-        if !noPictures { try writePictures(pictured) }
+        if !common.noPictures { try writePictures(pictured) }
     }
 
     func writePictures<M: RunModel>(_ run: TrainingRun<M>) throws {
@@ -184,19 +211,25 @@ struct Train: ParsableCommand {
         var name = "\(run.configuration.model) on \(run.configuration.data), \(run.state.step) steps"
         if let best = run.state.bestStep, best != run.state.step { name += " (model of step \(best), best validation)" }
         var rng = SeededGenerator(seed: run.configuration.seed &+ 4)
-        do {
-            try RunPictures.loss(run.lossHistory, title: "\(name): loss", to: path("loss.png"))
+        try RunPictures.loss(run.lossHistory, title: "\(name): loss", to: path("loss.png"))
+        var written = ["loss.png"]
+        if !M.trainsOnSequenceTasks {
             let count = run.data.isImage ? 100 : 3000
             let temperature = run.data.isImage ? 0.7 : 1
-            let samples = withoutDerivatives { run.model.sample(count: count, options: SampleOptions(temperature: temperature), using: &rng) }
+            let samples = try withoutDerivatives { try run.model.sample(count: count, options: SampleOptions(temperature: temperature), using: &rng) }
             try RunPictures.samples(samples, data: run.data, title: run.data.isImage ? "\(name): samples (T = \(temperature))" : "\(name): samples", to: path("samples.png"))
-            var written = ["loss.png", "samples.png"]
+            written.append("samples.png")
             if try RunPictures.density({ run.model.logDensity($0) }, data: run.data, title: "\(name): density", to: path("density.png")) {
                 written.append("density.png")
             }
-            print("wrote " + written.map { path($0) }.joined(separator: ", "))
-        } catch { throw cleanError(error) }
+        }
+        print("wrote " + written.map { path($0) }.joined(separator: ", "))
     }
+}
+
+/// Prints one line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
 /// A progress line: bar, step, loss, steps/s and time left. Redrawn in place on a terminal

@@ -1,8 +1,15 @@
 import Foundation
 
-/// Whole-file reads and atomic writes shared by the tensor file formats.
-enum FileIO {
-    static func read(_ path: String) throws -> Data {
+// NOTE(1): durability. `FileIO.writeAtomically` is the one atomic-write helper of the project:
+// the bytes go to a temporary file in the same folder, which is fsynced, renamed over the target
+// and followed by an fsync of the folder, so that after a crash at any instant `path` holds either
+// the old contents or the new ones, never a mixture, and a completed write survives a power loss.
+// (On macOS `fsync` only reaches the drive's cache; `F_FULLFSYNC` reaches the platter.)
+
+/// Whole-file reads and durable, atomic writes shared by every file the library writes.
+public enum FileIO {
+    /// The contents of `path`; a missing or unreadable file throws an error naming it.
+    public static func read(_ path: String) throws -> Data {
         guard FileManager.default.fileExists(atPath: path) else {
             throw FluxionError(.io, file: path, "no such file")
         }
@@ -11,24 +18,56 @@ enum FileIO {
         }
     }
 
-    /// Writes to a temporary file in the same folder and renames it into place, so an interrupted
-    /// write never leaves a half-written file under `path`.
-    static func writeAtomically(_ data: Data, to path: String) throws {
+    /// Writes `data` to `path` atomically and durably (NOTE(1)): an interrupted write never leaves
+    /// a half-written file under `path`, and no temporary file is left behind on failure.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        let folder = url.deletingLastPathComponent().path
+        let temporary = (folder as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
-            try data.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 {
-                throw FluxionError(.io, file: path, "cannot rename temporary file into place (errno \(errno))")
+            try writeDurably(data, to: temporary)
+            guard rename(temporary, path) == 0 else {
+                throw FluxionError(.io, file: path, "cannot rename the temporary file into place (\(String(cString: strerror(errno))))")
             }
-        } catch let e as FluxionError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw e
+            try synchronizeFolder(folder)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw FluxionError(.io, file: path, "cannot write: \(error.localizedDescription)")
+            unlink(temporary)
+            throw error
         }
+    }
+
+    /// Creates (or truncates) `path`, writes `data` and fsyncs the file before closing it.
+    public static func writeDurably(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw FluxionError(.io, file: path, "cannot create: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FluxionError(.io, file: path, "cannot write: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        try synchronize(fd, path)
+    }
+
+    /// fsyncs a folder, so that the names created, renamed or removed in it are durable.
+    public static func synchronizeFolder(_ folder: String) throws {
+        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY)
+        guard fd >= 0 else { throw FluxionError(.io, file: folder, "cannot open the folder to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try synchronize(fd, folder)
+    }
+
+    static func synchronize(_ fd: Int32, _ path: String) throws {
+        #if canImport(Darwin)
+        if fcntl(fd, F_FULLFSYNC) == 0 { return }
+        #endif
+        guard fsync(fd) == 0 else { throw FluxionError(.io, file: path, "fsync failed: \(String(cString: strerror(errno)))") }
     }
 }
 

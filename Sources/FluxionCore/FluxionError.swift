@@ -3,6 +3,8 @@
 public struct FluxionError: Error, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable {
         case io, truncated, malformed, missingTensor, unexpectedTensor, shapeMismatch, dtypeMismatch, invalidArgument
+        /// Training produced a non-finite loss.
+        case diverged
     }
     public let kind: Kind
     public let file: String?

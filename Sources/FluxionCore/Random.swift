@@ -24,6 +24,23 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
         self.state = state
     }
 
+    enum CodingKeys: String, CodingKey { case state }
+
+    /// Decodes a saved generator, checking it: exactly four words, not all zero (xoshiro's one
+    /// fixed point, which would return zeros forever).
+    public init(from decoder: Decoder) throws {
+        let words = try decoder.container(keyedBy: CodingKeys.self).decode([UInt64].self, forKey: .state)
+        guard words.count == 4 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.state],
+                                                    debugDescription: "a generator state has 4 words, this one has \(words.count)"))
+        }
+        guard words.contains(where: { $0 != 0 }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.state],
+                                                    debugDescription: "a generator state of four zeros is invalid"))
+        }
+        state = words
+    }
+
     @inlinable
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 

@@ -82,6 +82,27 @@ public struct ShuffledBatches: Sendable, Codable, Equatable {
         self.batchSize = Swift.min(batchSize, count)
     }
 
+    enum CodingKeys: String, CodingKey { case count, batchSize, order, position }
+
+    /// Decodes a saved data order, checking it: positive sizes, the order empty or a permutation
+    /// of 0..<count, the position within it.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        count = try c.decode(Int.self, forKey: .count)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        order = try c.decode([Int].self, forKey: .order)
+        position = try c.decode(Int.self, forKey: .position)
+        func fail(_ key: CodingKeys, _ why: String) -> DecodingError {
+            DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key], debugDescription: why))
+        }
+        guard count >= 1 else { throw fail(.count, "count must be positive, got \(count)") }
+        guard batchSize >= 1, batchSize <= count else { throw fail(.batchSize, "batch size must be in 1...\(count), got \(batchSize)") }
+        if !order.isEmpty {
+            guard order.count == count, Set(order) == Set(0..<count) else { throw fail(.order, "the order is not a permutation of 0..<\(count)") }
+        }
+        guard position >= 0, position <= count else { throw fail(.position, "position \(position) is outside 0...\(count)") }
+    }
+
     /// The indices of the next batch, as an int32 tensor [batchSize] for `indexSelect`.
     public mutating func next(using rng: inout SeededGenerator) -> Tensor {
         if order.isEmpty || position + batchSize > count {

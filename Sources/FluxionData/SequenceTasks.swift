@@ -6,6 +6,7 @@ import Foundation
 public struct SequenceBatch {
     public var inputs: Tensor
     public var targets: Tensor
+    public init(inputs: Tensor, targets: Tensor) { self.inputs = inputs; self.targets = targets }
 }
 
 /// How a task is scored.
@@ -28,11 +29,15 @@ public protocol SequenceTask {
     func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch
     /// A held-out batch (test split or fresh samples).
     func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch
+    /// A validation batch (a split of the training data held out from training, or fresh
+    /// samples for the synthetic tasks), for choosing the best checkpoint.
+    func validationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch
 }
 
 extension SequenceTask {
     public var featureCount: Int { 1 }
     public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { batch(size: size, using: &rng) }
+    public func validationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { batch(size: size, using: &rng) }
 }
 
 func randomToken(_ range: Range<Int>, _ rng: inout SeededGenerator) -> Int32 {
@@ -160,12 +165,16 @@ public struct InductionHeadsTask: SequenceTask {
 }
 
 /// Sequential 8×8 digits: the 64 pixels (scaled to [0, 1]) one per step; classify the digit at the
-/// end. Training batches come from the train split, evaluation batches from the test split.
+/// end. Training batches come from the train split less every tenth image (the validation set,
+/// as for the generative digit runs), evaluation batches from the test split.
 public struct SequentialDigitsTask: SequenceTask {
     let train: Digits
+    let validation: Digits
     let test: Digits
     public init() throws {
-        train = try Digits.load(.train)
+        let all = try Digits.load(.train)
+        train = all.subset { $0 % 10 != 9 }
+        validation = all.subset { $0 % 10 == 9 }
         test = try Digits.load(.test)
     }
     public var name: String { "digits" }
@@ -179,23 +188,30 @@ public struct SequentialDigitsTask: SequenceTask {
     }
     public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { sample(train, size, &rng) }
     public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { sample(test, size, &rng) }
+    public func validationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { sample(validation, size, &rng) }
+    /// The whole validation split as one batch.
+    public var validationSet: SequenceBatch { Self.whole(validation) }
     /// The whole test split as one batch.
-    public var testSet: SequenceBatch {
-        SequenceBatch(inputs: (test.pixels.cast(to: .float32) / 16).reshaped(to: [test.count, 64, 1]), targets: test.labels.reshaped(to: [test.count, 1]))
+    public var testSet: SequenceBatch { Self.whole(test) }
+    static func whole(_ d: Digits) -> SequenceBatch {
+        SequenceBatch(inputs: (d.pixels.cast(to: .float32) / 16).reshaped(to: [d.count, 64, 1]), targets: d.labels.reshaped(to: [d.count, 1]))
     }
 }
 
 /// Character-level language modelling on a text file: the vocabulary is the file's distinct
 /// characters (sorted); batches are random windows of `length` + 1 characters, the model predicts
-/// every next character. The last 10% of the text is held out for evaluation.
+/// every next character. The text splits 80% / 10% / 10% into training, validation and test.
 public struct CharacterTask: SequenceTask {
     public let characters: [Character]
     let codes: [Int32]
     public let length: Int
     public init(text: String, length: Int = 128, source: String = "<text>") throws {
         let chars = Array(text)
-        guard chars.count > 2 * (length + 1) else {
-            throw FluxionError(.invalidArgument, file: source, "text has \(chars.count) characters; need more than \(2 * (length + 1)) for windows of \(length)")
+        guard length >= 1, length <= 1 << 20 else {
+            throw FluxionError(.invalidArgument, "length must be in 1...\(1 << 20), got \(length)")
+        }
+        guard chars.count >= 10 * (length + 2) else {
+            throw FluxionError(.invalidArgument, file: source, "text has \(chars.count) characters; need at least \(10 * (length + 2)) for windows of \(length) in each of the training, validation and test parts (10%)")
         }
         characters = Array(Set(chars)).sorted()
         let index = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, Int32($0)) })
@@ -203,13 +219,28 @@ public struct CharacterTask: SequenceTask {
         self.length = length
     }
     public init(file: String, length: Int = 128) throws {
-        guard let data = FileManager.default.contents(atPath: file) else { throw FluxionError(.io, file: file, "cannot read the text file") }
-        try self.init(text: String(decoding: data, as: UTF8.self), length: length, source: file)
+        try self.init(text: try Self.read(file), length: length, source: file)
     }
+    /// A task that knows only its vocabulary (to rebuild a trained model and generate from it
+    /// without the training text); it has no data to draw batches from.
+    public init(characters: [Character], length: Int) {
+        self.characters = characters
+        self.codes = []
+        self.length = length
+    }
+    /// The text of `file` (UTF-8; invalid bytes are an error).
+    public static func read(_ file: String) throws -> String {
+        let data = try FileIO.read(file)
+        guard let text = String(data: data, encoding: .utf8) else { throw FluxionError(.malformed, file: file, "not UTF-8 text") }
+        return text
+    }
+    /// Whether the task holds text to draw batches from.
+    public var hasText: Bool { !codes.isEmpty }
     public var name: String { "chars" }
     public var vocabularySize: Int? { characters.count }
     public var target: SequenceTarget { .classes(count: characters.count, positions: length) }
-    var split: Int { Swift.max(length + 2, codes.count * 9 / 10) }
+    var trainEnd: Int { codes.count * 8 / 10 }
+    var validationEnd: Int { codes.count * 9 / 10 }
     func windows(_ range: Range<Int>, _ size: Int, _ rng: inout SeededGenerator) -> SequenceBatch {
         var x = [Int32](), y = [Int32]()
         let span = Swift.max(1, range.count - length - 1)
@@ -220,10 +251,9 @@ public struct CharacterTask: SequenceTask {
         }
         return SequenceBatch(inputs: Tensor(x, shape: [size, length]), targets: Tensor(y, shape: [size, length]))
     }
-    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(0..<split, size, &rng) }
-    public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch {
-        windows((split - length - 1)..<codes.count, size, &rng)
-    }
+    public func batch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(0..<trainEnd, size, &rng) }
+    public func validationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(trainEnd..<validationEnd, size, &rng) }
+    public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(validationEnd..<codes.count, size, &rng) }
     public func encode(_ text: String) -> [Int32] {
         let index = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, Int32($0)) })
         return text.compactMap { index[$0] }

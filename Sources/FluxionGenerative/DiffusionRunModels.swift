@@ -32,9 +32,9 @@ private func requirePoints(_ data: RunDataset, _ model: String) throws {
     guard data.eventShape == [2] else { throw FluxionError(.invalidArgument, "\(model) runs on the 2-D data sets, not \(data.name)") }
 }
 
-private func odeMethod(_ name: String) throws -> ODEMethod {
+func odeMethod(_ name: String) throws -> ODEMethod {
     guard let m = ODEMethod(rawValue: name) else {
-        throw FluxionError(.invalidArgument, "solver must be one of \(ODEMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        throw FluxionError(.invalidArgument, "unknown solver '\(name)'; known: \(ODEMethod.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     return m
 }
@@ -46,14 +46,14 @@ private func quality(_ samples: Tensor, _ test: Tensor) -> Double {
 
 /// Exact −mean log p(x) in nats of the flow dx/dt = v (data at t = 0, prior N(0, I) at t = 1):
 /// CNF change of variables, exact trace, Dopri5 (rtol = atol = 1e-5), in blocks of 1000.
-func exactNegativeLogLikelihood<M: TimeConditionedModel>(_ model: M, _ x: Tensor, using rng: inout SeededGenerator) -> Double {
+func exactNegativeLogLikelihood<M: TimeConditionedModel>(_ model: M, _ x: Tensor, using rng: inout SeededGenerator) throws -> Double {
     let cnf = ContinuousNormalizingFlow(model: model)
     let solver = ODESolver(method: .dopri5, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
     var total = 0.0
     var start = 0
     while start < x.shape[0] {
         let end = Swift.min(start + 1000, x.shape[0])
-        guard let logp = try? cnf.logDensity(x[start..<end], solver: solver, using: &rng) else { return .nan }
+        let logp = try cnf.logDensity(x[start..<end], solver: solver, using: &rng)
         total += logp.sum().item
         start = end
     }
@@ -102,13 +102,19 @@ public struct DDPMRunModel: RunModel {
         sampleSteps = try c.integer("sample_steps", default: sampler == "ancestral" ? steps : 50)
     }
 
-    public func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor {
-        diffusionLoss(network, data: batch, schedule: schedule, prediction: prediction, using: &rng)
+    public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
+        diffusionLoss(network, data: batch.data, schedule: schedule, prediction: prediction, using: &rng)
     }
 
-    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor {
-        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
+    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         let name = options.solver ?? sampler
+        guard ["ancestral", "ddim"].contains(name) || ODEMethod(rawValue: name) != nil else {
+            throw FluxionError(.invalidArgument, "--solver for ddpm must be ancestral, ddim or an ODE solver (\(ODEMethod.allCases.map(\.rawValue).joined(separator: ", "))), got '\(name)'")
+        }
+        if name == "ancestral", options.steps != nil {
+            throw FluxionError(.invalidArgument, "--steps does not apply to the ancestral sampler (it takes all \(schedule.stepCount) steps); use --solver ddim")
+        }
+        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
         switch name {
         case "ancestral":
             return ddpmSample(network, noise: noise, schedule: schedule, prediction: prediction, using: &rng)
@@ -116,17 +122,16 @@ public struct DDPMRunModel: RunModel {
             let k = Swift.min(schedule.stepCount, options.steps ?? (sampler == "ddim" ? sampleSteps : 50))
             return ddimSample(network, noise: noise, schedule: schedule, timesteps: schedule.timesteps(count: k), prediction: prediction, using: &rng)
         default:
-            let method = ODEMethod(rawValue: name) ?? .heun
-            let solver = ODESolver(method: method, steps: options.steps ?? 50)
-            return (try? probabilityFlowSample(network, noise: noise, schedule: schedule, prediction: prediction, solver: solver).samples)
-                ?? Tensor.full(.nan, shape: [count, 2])
+            let solver = ODESolver(method: try odeMethod(name), steps: options.steps ?? 50)
+            return try probabilityFlowSample(network, noise: noise, schedule: schedule, prediction: prediction, solver: solver).samples
         }
     }
 
-    public func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)] {
+    public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
+        let test = test.data
         let n = Swift.min(4000, test.shape[0])
-        let ancestral = sample(count: n, options: SampleOptions(solver: "ancestral"), using: &rng)
-        let ddim = sample(count: n, options: SampleOptions(steps: 50, solver: "ddim"), using: &rng)
+        let ancestral = try sample(count: n, options: SampleOptions(solver: "ancestral"), using: &rng)
+        let ddim = try sample(count: n, options: SampleOptions(steps: 50, solver: "ddim"), using: &rng)
         return [("energy_distance_ancestral", quality(ancestral, test)), ("energy_distance_ddim50", quality(ddim, test)),
                 ("test_count", Double(n))]
     }
@@ -185,7 +190,8 @@ public struct RectifiedFlowRunModel: RunModel {
         }
     }
 
-    public func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor {
+    public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
+        let batch = batch.data
         guard let pairs else {
             return rectifiedFlowLoss(network, data: batch, sampler: timesteps, shift: shift, sigmaMin: sigmaMin, using: &rng)
         }
@@ -197,12 +203,12 @@ public struct RectifiedFlowRunModel: RunModel {
                                  sigmaMin: sigmaMin, using: &rng)
     }
 
-    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor {
-        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
+    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         var s = solver
-        if let name = options.solver, let m = ODEMethod(rawValue: name) { s.method = m }
+        if let name = options.solver { s.method = try odeMethod(name) }
         if let steps = options.steps { s.steps = steps }
-        return (try? sampleFlow(network, noise: noise, solver: s).state[0]) ?? Tensor.full(.nan, shape: [count, 2])
+        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
+        return try sampleFlow(network, noise: noise, solver: s).state[0]
     }
 
     public func logDensity(_ x: Tensor) -> Tensor? {
@@ -210,12 +216,13 @@ public struct RectifiedFlowRunModel: RunModel {
         return try? ContinuousNormalizingFlow(model: network).logDensity(x, solver: ODESolver(method: .rk4, steps: 20), using: &rng)
     }
 
-    public func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)] {
+    public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
+        let test = test.data
         let n = Swift.min(4000, test.shape[0])
         let noise = Tensor.randomNormal(shape: [n, 2], using: &rng)
-        var out: [(name: String, value: Double)] = [("nll_nats", exactNegativeLogLikelihood(network, test[0..<Swift.min(2000, test.shape[0])], using: &rng))]
+        var out: [(name: String, value: Double)] = [("nll_nats", try exactNegativeLogLikelihood(network, test[0..<Swift.min(2000, test.shape[0])], using: &rng))]
         for steps in [1, 2, 4, 8, 100] {
-            let x = (try? sampleFlow(network, noise: noise, solver: ODESolver(method: .euler, steps: steps)).state[0]) ?? noise
+            let x = try sampleFlow(network, noise: noise, solver: ODESolver(method: .euler, steps: steps)).state[0]
             out.append(("energy_distance_euler\(steps)", quality(x, test)))
         }
         out.append(("straightness", straightness(network, noise: noise, steps: 100).value))
@@ -261,15 +268,16 @@ public struct CNFRunModel: RunModel {
         trainSolver = ODESolver(method: method, steps: steps)
     }
 
-    public func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor {
-        (try? flow.negativeLogLikelihood(batch, solver: trainSolver, using: &rng)) ?? Tensor(Double.nan, dtype: batch.dtype)
+    public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
+        // A failed solve (non-finite state) becomes a NaN loss, which stops the run with a message.
+        (try? flow.negativeLogLikelihood(batch.data, solver: trainSolver, using: &rng)) ?? Tensor(Double.nan, dtype: batch.data.dtype)
     }
 
-    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor {
-        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
-        let method = options.solver.flatMap { ODEMethod(rawValue: $0) } ?? .dopri5
+    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
+        let method = try options.solver.map(odeMethod) ?? .dopri5
         let solver = ODESolver(method: method, steps: options.steps ?? 20, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
-        return (try? flow.sample(noise: noise, solver: solver).state[0]) ?? Tensor.full(.nan, shape: [count, 2])
+        let noise = Tensor.randomNormal(shape: [count, 2], using: &rng)
+        return try flow.sample(noise: noise, solver: solver).state[0]
     }
 
     public func logDensity(_ x: Tensor) -> Tensor? {
@@ -277,10 +285,11 @@ public struct CNFRunModel: RunModel {
         return try? ContinuousNormalizingFlow(model: flow.model).logDensity(x, solver: ODESolver(method: .rk4, steps: 20), using: &rng)
     }
 
-    public func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)] {
+    public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
+        let test = test.data
         let n = Swift.min(4000, test.shape[0])
-        let samples = sample(count: n, options: SampleOptions(), using: &rng)
-        return [("nll_nats", exactNegativeLogLikelihood(flow.model, test[0..<Swift.min(2000, test.shape[0])], using: &rng)),
+        let samples = try sample(count: n, options: SampleOptions(), using: &rng)
+        return [("nll_nats", try exactNegativeLogLikelihood(flow.model, test[0..<Swift.min(2000, test.shape[0])], using: &rng)),
                 ("energy_distance_dopri5", quality(samples, test)), ("test_count", Double(n))]
     }
 }

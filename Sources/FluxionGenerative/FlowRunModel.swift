@@ -71,17 +71,19 @@ public struct FlowRunModel: RunModel {
 
     public mutating func prepare(with batch: Tensor) { flow.initialize(with: toFlow(batch)) }
 
-    public func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor {
-        flow.negativeLogLikelihood(toFlow(batch))
+    public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
+        flow.negativeLogLikelihood(toFlow(batch.data))
     }
 
-    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor {
-        flow.sample(count: count, temperature: options.temperature, using: &rng).reshaped(to: [count] + dataShape)
+    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
+        try options.rejectSolver("a normalizing flow samples in one pass")
+        return flow.sample(count: count, temperature: options.temperature, using: &rng).reshaped(to: [count] + dataShape)
     }
 
     public func logDensity(_ x: Tensor) -> Tensor? { withoutDerivatives { flow.logProbability(toFlow(x)) } }
 
-    public func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)] {
+    public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
+        let test = test.data
         let logp = withoutDerivatives { () -> [Double] in
             var values: [Double] = []
             var start = 0

@@ -16,16 +16,22 @@ import FluxionData
 /// 3. `init(configuration:data:)` builds the model deterministically from the configuration
 ///    (seeded by `configuration.seed`), so that `sample`/`eval`/`--resume` can rebuild it and
 ///    then load the saved parameters.
-/// 4. `loss` is the training objective on one batch [B, eventShape...] (differentiated with
-///    respect to `self`); draw any noise from `rng`, which the run checkpoints, so `--resume`
-///    is exact.
+/// 4. `loss` is the training objective on one batch (`batch.data` [B, eventShape...], and
+///    `batch.labels` where the data has them; differentiated with respect to `self`); draw any
+///    noise from `rng`, which the run checkpoints, so `--resume` is exact.
 /// 5. `sample` returns [count, eventShape...] in data space; `evaluate` returns held-out figures
 ///    (name, value) such as `nll_nats`, `bits_per_dim`; `logDensity` (optional) enables the
-///    density heat map for 2-D data.
+///    density heat map for 2-D data. Both throw (a bad option, a failed ODE solve) instead of
+///    returning NaNs.
 /// 6. Add `"name": YourModel.self` to `RunModels.registry`.
 ///
 /// The run loop (`TrainingRun`) does the rest: batches, Adam, checkpoints, metrics, resume.
 public protocol RunModel: ParameterTree {
+    /// True for models that train on a `SequenceTask` (`--task NAME`) instead of a data set.
+    static var trainsOnSequenceTasks: Bool { get }
+    /// The held-out figure (lower is better) that selects the best checkpoint on the validation
+    /// split: `"nll_nats"` by default.
+    static var validationFigure: String { get }
     /// Checks and completes `configuration.options` with this model's defaults for `data`.
     static func resolve(_ configuration: inout RunConfiguration, data: RunDataset) throws
     /// Builds a fresh model (initialised from `configuration.seed`).
@@ -33,16 +39,18 @@ public protocol RunModel: ParameterTree {
     /// Data-dependent initialisation on the first training batch (ActNorm). Default: nothing.
     mutating func prepare(with batch: Tensor)
     /// The scalar training loss on `batch` [B, eventShape...].
-    func loss(_ batch: Tensor, using rng: inout SeededGenerator) -> Tensor
+    func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor
     /// `count` samples [count, eventShape...] in data space.
-    func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) -> Tensor
-    /// Held-out figures on `test` [N, eventShape...], e.g. ("nll_nats", 1.2), ("bits_per_dim", 1.9).
-    func evaluate(_ test: Tensor, data: RunDataset, using rng: inout SeededGenerator) -> [(name: String, value: Double)]
+    func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor
+    /// Held-out figures on `test` (data [N, eventShape...]), e.g. ("nll_nats", 1.2), ("bits_per_dim", 1.9).
+    func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)]
     /// log p(x) per sample [N] when the model has a tractable density (heat maps); nil otherwise.
     func logDensity(_ x: Tensor) -> Tensor?
 }
 
 extension RunModel {
+    public static var trainsOnSequenceTasks: Bool { false }
+    public static var validationFigure: String { "nll_nats" }
     public mutating func prepare(with batch: Tensor) {}
     public func logDensity(_ x: Tensor) -> Tensor? { nil }
 }
@@ -58,6 +66,12 @@ public struct SampleOptions: Sendable {
     public init(temperature: Double = 1, steps: Int? = nil, solver: String? = nil) {
         self.temperature = temperature; self.steps = steps; self.solver = solver
     }
+
+    /// Throws when a solver or step count was given to a model that integrates no ODE.
+    public func rejectSolver(_ reason: String) throws {
+        if let solver { throw FluxionError(.invalidArgument, "--solver \(solver) does not apply: \(reason)") }
+        if let steps { throw FluxionError(.invalidArgument, "--steps \(steps) does not apply: \(reason)") }
+    }
 }
 
 /// The models known to `fluxion train`. Add new models here.
@@ -69,6 +83,10 @@ public enum RunModels {
         "ddpm": DDPMRunModel.self,
         "rectified-flow": RectifiedFlowRunModel.self,
         "cnf": CNFRunModel.self,
+        "rnn": SequenceRunModel.self,
+        "lstm": SequenceRunModel.self,
+        "gru": SequenceRunModel.self,
+        "transformer": SequenceRunModel.self,
     ]
     public static var names: [String] { registry.keys.sorted() }
 }
@@ -87,6 +105,11 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var checkpointEvery: Int
     /// Model-specific settings, completed by `RunModel.resolve`.
     public var options: [String: String]
+    /// Complete checkpoints kept in `checkpoints/` (nil: 2).
+    public var keepCheckpoints: Int?
+    /// The vocabulary of a character-level run (one string per token), so that the model can be
+    /// rebuilt and generate text without the training file.
+    public var vocabulary: [String]?
 
     public init(model: String, data: String, steps: Int = 2000, batchSize: Int = 256, learningRate: Double = 1e-3,
                 seed: UInt64 = 0, checkpointEvery: Int = 500, options: [String: String] = [:]) {
@@ -105,6 +128,13 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public func number(_ key: String, default fallback: Double) throws -> Double {
         guard let text = options[key] else { return fallback }
         guard let v = Double(text), v.isFinite else { throw FluxionError(.invalidArgument, "option \(key)=\(text) is not a finite number") }
+        return v
+    }
+
+    /// A non-negative integer option, or `fallback` when absent; anything else throws.
+    public func count(_ key: String, default fallback: Int, in range: ClosedRange<Int> = 0...Int.max) throws -> Int {
+        let v = try integer(key, default: fallback)
+        guard range.contains(v) else { throw FluxionError(.invalidArgument, "option \(key)=\(v) is outside \(range.lowerBound)...\(range.upperBound)") }
         return v
     }
 

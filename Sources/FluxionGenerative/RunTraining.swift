@@ -3,60 +3,6 @@ import FluxionNN
 import FluxionOptim
 import FluxionData
 
-/// The data of a run: a 2-D toy distribution (fresh samples every batch, a fixed held-out set of
-/// 10,000 points) or the 8×8 digits: the 1,437 images of the train split minus every tenth
-/// (1,294, shuffled epochs, freshly dequantised per batch), those 143 as a validation set, and
-/// the 360 test images (both dequantised once with fixed generators).
-public struct RunDataset {
-    public let name: String
-    /// Per-sample shape: [2] for points, [1, 8, 8] for digits.
-    public let eventShape: [Int]
-    /// The held-out set [N, eventShape...], float32.
-    public let test: Tensor
-    /// Validation examples taken from the training split (digits; nil for the 2-D toys, whose
-    /// training batches are fresh samples and cannot be memorised).
-    public let validation: Tensor?
-    let trainDigits: Digits?
-
-    public static var names: [String] { Toy2D.names + ["digits"] }
-    public var isImage: Bool { eventShape.count == 3 }
-    /// The number of training examples (nil: unlimited fresh samples).
-    public var trainCount: Int? { trainDigits?.count }
-
-    /// Loads `name`; throws a one-line error for unknown names.
-    public static func load(_ name: String) throws -> RunDataset {
-        var rng = SeededGenerator(seed: 20_240_601)   // the held-out set is the same for every run
-        if name == "digits" {
-            let all = try Digits.load(.train), test = try Digits.load(.test)
-            let (train, validation) = (all.subset { $0 % 10 != 9 }, all.subset { $0 % 10 == 9 })
-            var validationRNG = SeededGenerator(seed: 20_240_602)
-            return RunDataset(name: name, eventShape: [1, 8, 8],
-                              test: test.dequantized(using: &rng).reshaped(to: [test.count, 1, 8, 8]),
-                              validation: validation.dequantized(using: &validationRNG).reshaped(to: [validation.count, 1, 8, 8]),
-                              trainDigits: train)
-        }
-        guard let test = Toy2D.sample(name, count: 10_000, using: &rng) else {
-            throw FluxionError(.invalidArgument, "unknown data '\(name)'; known: \(names.joined(separator: ", "))")
-        }
-        return RunDataset(name: name, eventShape: [2], test: test, validation: nil, trainDigits: nil)
-    }
-
-    /// One training batch [size, eventShape...].
-    public func trainBatch(_ size: Int, batches: inout ShuffledBatches?, using rng: inout SeededGenerator) -> Tensor {
-        if let digits = trainDigits {
-            if batches == nil { batches = ShuffledBatches(count: digits.count, batchSize: size) }
-            let index = batches!.next(using: &rng)
-            let pixels = digits.pixels.indexSelect(axis: 0, indices: index)
-            let u = Tensor.randomUniform(shape: pixels.shape, dtype: .float64, using: &rng)
-            return ((pixels + u) / Double(Digits.levels)).cast(to: .float32).reshaped(to: [index.count, 1, 8, 8])
-        }
-        return Toy2D.sample(name, count: size, using: &rng)!
-    }
-
-    /// Some training examples for pictures (the test set stands in for fresh samples).
-    public func examples(_ count: Int) -> Tensor { test[0..<Swift.min(count, test.shape[0])] }
-}
-
 /// The generator and data-order state of a run, saved as `state.json` so that `--resume`
 /// continues with the same random numbers as an uninterrupted run.
 public struct RunState: Codable, Equatable {
@@ -68,14 +14,36 @@ public struct RunState: Codable, Equatable {
     /// best.safetensors (early stopping, as NICE selects its model). nil: no validation set.
     public var bestValidation: Double? = nil
     public var bestStep: Int? = nil
+    /// The losses summed since the last metrics record (records average `logEvery` steps).
+    public var lossSum: Double = 0
+    public var lossCount: Int = 0
+
+    /// Checks a decoded state against its run (the checkpoint's step, the data's size).
+    func check(step expected: Int, configuration: RunConfiguration, data: RunDataset, file: String) throws {
+        func bad(_ why: String) -> FluxionError { FluxionError(.malformed, file: file, why) }
+        guard step == expected else { throw bad("records step \(step), but the checkpoint is of step \(expected)") }
+        guard elapsedSeconds.isFinite, elapsedSeconds >= 0, lossSum.isFinite || lossCount > 0, lossCount >= 0, lossCount <= step else {
+            throw bad("invalid elapsed time or loss accumulator")
+        }
+        if let bestStep, bestStep < 0 || bestStep > step || bestValidation == nil { throw bad("invalid best step \(bestStep)") }
+        if let batches {
+            guard let count = data.trainCount, batches.count == count, batches.batchSize == Swift.min(configuration.batchSize, count) else {
+                throw bad("its data order (\(batches.count) examples in batches of \(batches.batchSize)) does not fit the data \(data.name) and batch size \(configuration.batchSize)")
+            }
+        }
+    }
 }
 
-// NOTE(1): a run folder. `config.json` (the `RunConfiguration`), `model.safetensors` (the
-// parameters, PyTorch names), `optimizer.safetensors` (Adam's moments and step), `state.json`
-// (step, generator, data order) and `metrics.jsonl` (one JSON object per logged step). Every
-// file is written to a temporary name and renamed, and a checkpoint writes the state file last:
-// an interruption at any point leaves the previous complete checkpoint (or the new one). Metrics
-// are kept in memory and rewritten at each checkpoint, so they never run ahead of the model.
+// NOTE(1): a run folder. `config.json` (the `RunConfiguration`, written when the run starts and
+// when `--steps` extends it) and `checkpoints/step-N/` (a `CheckpointStore`: atomic, checksummed,
+// the newest `keepCheckpoints` kept), each holding `model.safetensors` (the parameters, PyTorch
+// names), `optimizer.safetensors` (Adam's moments and step), `state.json` (step, generator, data
+// order, loss accumulator), `metrics.jsonl` (one JSON object per logged step, up to that step)
+// and `best.safetensors` (the best-validation parameters, when the data has a validation set).
+// After each checkpoint its model, best model and metrics are also linked (hard links, or
+// atomic copies) to the run folder's top level for users and PyTorch; readers (resume, sample,
+// eval) use only the verified checkpoints, and fall back to an older one when the newest is
+// damaged. So an interruption at any instant leaves a run that resumes exactly.
 
 /// One training run of a `RunModel` in a folder: start fresh, or resume; step; checkpoint.
 public struct TrainingRun<M: RunModel> {
@@ -87,69 +55,127 @@ public struct TrainingRun<M: RunModel> {
     public var state: RunState
     /// metrics.jsonl lines so far.
     public var metrics: [String]
+    /// The encoded best-validation parameters (best.safetensors), when there are any.
+    public private(set) var bestModel: Data?
+    /// One-line notices from loading (a damaged checkpoint passed over), for the user.
+    public private(set) var notices: [String] = []
+    let clipNorm: Double?
 
     static func path(_ folder: String, _ file: String) -> String { (folder as NSString).appendingPathComponent(file) }
+
+    var store: CheckpointStore {
+        get throws { try CheckpointStore(folder: Self.path(folder, "checkpoints"), keep: configuration.keepCheckpoints ?? 2) }
+    }
+
+    init(folder: String, configuration: RunConfiguration, data: RunDataset, model: M, optimizer: Adam, state: RunState,
+         metrics: [String], bestModel: Data?) throws {
+        self.folder = folder; self.configuration = configuration; self.data = data; self.model = model
+        self.optimizer = optimizer; self.state = state; self.metrics = metrics; self.bestModel = bestModel
+        clipNorm = configuration.options["clip"] == nil ? nil : try configuration.number("clip", default: 1)
+        if let clipNorm, clipNorm <= 0 { throw FluxionError(.invalidArgument, "clip must be positive, got \(clipNorm)") }
+    }
 
     /// A fresh run: resolves the configuration, creates `folder` and writes config.json.
     public static func start(_ configuration: RunConfiguration, folder: String, data: RunDataset? = nil) throws -> TrainingRun {
         var config = configuration
-        guard config.steps >= 1, config.batchSize >= 1, config.learningRate > 0, config.checkpointEvery >= 1 else {
-            throw FluxionError(.invalidArgument, "steps, batch size, learning rate and checkpoint interval must be positive")
+        try config.check()
+        if M.trainsOnSequenceTasks, config.data == "chars", let file = config.options["text"] {
+            // The vocabulary and a checksum of the text go into the configuration: the model
+            // rebuilds (and generates) without the file, and a resume notices a changed file.
+            let text = try CharacterTask.read(file)
+            config.options["text_sha256"] = SHA256.hexDigest(Data(text.utf8))
+            config.vocabulary = Array(Set(text)).sorted().map { String($0) }
         }
-        let data = try data ?? RunDataset.load(config.data)
+        let data = try data ?? RunDataset.load(config, sequence: M.trainsOnSequenceTasks)
         try M.resolve(&config, data: data)
-        let model = try M(configuration: config, data: data)
+        _ = try M(configuration: config, data: data)   // options are checked before anything is written
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw FluxionError(.io, file: folder, "cannot create the run folder: \(error.localizedDescription)")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(try encoder.encode(config), to: path(folder, "config.json"))
-        var run = TrainingRun(folder: folder, configuration: config, data: data, model: model,
-                              optimizer: Adam(learningRate: config.learningRate),
-                              state: RunState(step: 0, generator: SeededGenerator(seed: config.seed &+ 1), batches: nil, elapsedSeconds: 0),
-                              metrics: [])
+        try writeConfiguration(config, folder: folder)
+        return try fresh(config, folder: folder, data: data)
+    }
+
+    /// Step 0 of a run whose configuration is resolved: a fresh model, Adam, generator.
+    static func fresh(_ config: RunConfiguration, folder: String, data: RunDataset) throws -> TrainingRun {
+        var run = try TrainingRun(folder: folder, configuration: config, data: data, model: try M(configuration: config, data: data),
+                                  optimizer: Adam(learningRate: config.learningRate),
+                                  state: RunState(step: 0, generator: SeededGenerator(seed: config.seed &+ 1), batches: nil, elapsedSeconds: 0),
+                                  metrics: [], bestModel: nil)
         var probe = run.state.batches
         var rng = SeededGenerator(seed: config.seed &+ 2)
-        run.model.prepare(with: data.trainBatch(Swift.min(config.batchSize * 2, 1024), batches: &probe, using: &rng))
+        run.model.prepare(with: data.trainBatch(Swift.min(config.batchSize * 2, 1024), batches: &probe, using: &rng).data)
         return run
     }
 
-    /// Reads a run folder's configuration (a one-line error if it is missing or malformed).
+    /// Continues the run in `folder` (`fluxion train --resume`): from its newest intact checkpoint,
+    /// or, when it was stopped before its first checkpoint, from step 0 of its configuration
+    /// (which rebuilds exactly what `start` built).
+    public static func resume(folder: String) throws -> TrainingRun {
+        let config = try readConfiguration(folder: folder)
+        let store = try CheckpointStore(folder: path(folder, "checkpoints"), keep: config.keepCheckpoints ?? 2)
+        if store.steps().isEmpty {
+            var run = try fresh(config, folder: folder, data: RunDataset.load(config, sequence: M.trainsOnSequenceTasks))
+            run.notices.append("\(folder) has no checkpoint yet: starting from step 0")
+            return run
+        }
+        return try load(folder: folder)
+    }
+
+    static func writeConfiguration(_ configuration: RunConfiguration, folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileIO.writeAtomically(try encoder.encode(configuration), to: path(folder, "config.json"))
+    }
+
+    /// Reads and checks a run folder's configuration (a one-line error if it is missing or malformed).
     public static func readConfiguration(folder: String) throws -> RunConfiguration {
         let file = path(folder, "config.json")
         guard FileManager.default.fileExists(atPath: folder) else { throw FluxionError(.io, file: folder, "no such run folder") }
-        guard let bytes = FileManager.default.contents(atPath: file) else { throw FluxionError(.io, file: file, "missing or unreadable (not a run folder?)") }
-        do { return try JSONDecoder().decode(RunConfiguration.self, from: bytes) } catch {
+        guard FileManager.default.fileExists(atPath: file) else { throw FluxionError(.io, file: file, "missing (not a run folder?)") }
+        let config: RunConfiguration
+        do { config = try JSONDecoder().decode(RunConfiguration.self, from: try FileIO.read(file)) } catch let e as FluxionError { throw e } catch {
             throw FluxionError(.malformed, file: file, "not a valid run configuration (\(error))")
         }
+        do { try config.check() } catch let e as FluxionError { throw FluxionError(.malformed, file: file, e.message) }
+        return config
     }
 
-    /// Rebuilds the model of a run folder and loads its parameters (for sample/eval/resume).
-    /// `best`: the best-validation parameters (best.safetensors) when the run has them, else the
-    /// last checkpoint's; resuming always continues from the last.
-    public static func load(folder: String, best: Bool = false) throws -> TrainingRun {
+    /// Rebuilds the model of a run folder from its newest intact checkpoint (for sample, eval and
+    /// resume); a damaged checkpoint is passed over with a notice (`notices`). `best`: the
+    /// best-validation parameters when the run kept them (resuming always continues from the
+    /// last). `requireData: false` for a character-level run rebuilds without its text.
+    public static func load(folder: String, best: Bool = false, requireData: Bool = true) throws -> TrainingRun {
         let config = try readConfiguration(folder: folder)
-        let data = try RunDataset.load(config.data)
-        var model = try M(configuration: config, data: data)
-        let bestFile = path(folder, "best.safetensors")
-        try model.load(from: best && FileManager.default.fileExists(atPath: bestFile) ? bestFile : path(folder, "model.safetensors"))
-        var optimizer = Adam(learningRate: config.learningRate)
-        let statePath = path(folder, "state.json")
-        guard let bytes = FileManager.default.contents(atPath: statePath) else {
-            throw FluxionError(.io, file: statePath, "missing or unreadable (the run has no checkpoint)")
+        let data = try RunDataset.load(config, sequence: M.trainsOnSequenceTasks, requireText: requireData)
+        let store = try CheckpointStore(folder: path(folder, "checkpoints"), keep: config.keepCheckpoints ?? 2)
+        var notices: [String] = []
+        var run = try store.newest(notices: &notices) { checkpoint -> TrainingRun in
+            func tensors(_ name: String) throws -> SafeTensors.File {
+                try SafeTensors.decode(checkpoint.data(name), path: checkpoint.path(name))
+            }
+            var model = try M(configuration: config, data: data)
+            try model.load(from: tensors("model.safetensors"), path: checkpoint.path("model.safetensors"))
+            var optimizer = Adam(learningRate: config.learningRate)
+            try optimizer.loadState(from: tensors("optimizer.safetensors"), path: checkpoint.path("optimizer.safetensors"), for: model)
+            let state: RunState
+            do { state = try JSONDecoder().decode(RunState.self, from: checkpoint.data("state.json")) } catch let e as FluxionError { throw e } catch {
+                throw FluxionError(.malformed, file: checkpoint.path("state.json"), "not a valid run state (\(error))")
+            }
+            try state.check(step: checkpoint.step, configuration: config, data: data, file: checkpoint.path("state.json"))
+            guard optimizer.stepCount == state.step else {
+                throw FluxionError(.malformed, file: checkpoint.path("optimizer.safetensors"), "records step \(optimizer.stepCount), the run state step \(state.step)")
+            }
+            let metrics = String(decoding: try checkpoint.data("metrics.jsonl"), as: UTF8.self).split(separator: "\n").map(String.init)
+            let bestModel = checkpoint.files["best.safetensors"]
+            if best, let bestModel {
+                try model.load(from: SafeTensors.decode(bestModel, path: checkpoint.path("best.safetensors")), path: checkpoint.path("best.safetensors"))
+            }
+            return try TrainingRun(folder: folder, configuration: config, data: data, model: model, optimizer: optimizer, state: state,
+                                   metrics: metrics, bestModel: bestModel)
         }
-        let state: RunState
-        do { state = try JSONDecoder().decode(RunState.self, from: bytes) } catch {
-            throw FluxionError(.malformed, file: statePath, "not a valid run state (\(error))")
-        }
-        try optimizer.loadState(from: path(folder, "optimizer.safetensors"))
-        var metrics: [String] = []
-        if let text = FileManager.default.contents(atPath: path(folder, "metrics.jsonl")) {
-            metrics = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init)
-        }
-        return TrainingRun(folder: folder, configuration: config, data: data, model: model, optimizer: optimizer,
-                           state: state, metrics: metrics)
+        run.notices = notices
+        return run
     }
 
     /// Sets the step budget of a resumed run (rewrites config.json); it must exceed the steps done.
@@ -159,9 +185,7 @@ public struct TrainingRun<M: RunModel> {
         }
         guard steps != configuration.steps else { return }
         configuration.steps = steps
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try Self.writeAtomically(try encoder.encode(configuration), to: Self.path(folder, "config.json"))
+        try Self.writeConfiguration(configuration, folder: folder)
     }
 
     public var isFinished: Bool { state.step >= configuration.steps }
@@ -172,8 +196,9 @@ public struct TrainingRun<M: RunModel> {
         let batch = data.trainBatch(configuration.batchSize, batches: &batches, using: &state.generator)
         state.batches = batches
         var rng = state.generator
-        let (loss, g) = valueWithGradient(at: model) { m in m.loss(batch, using: &rng) }
+        var (loss, g) = valueWithGradient(at: model) { m in m.loss(batch, using: &rng) }
         state.generator = rng
+        if let clipNorm { clipGradientNorm(&g, maxNorm: clipNorm) }
         optimizer.update(&model, along: g)
         state.step += 1
         return loss.item
@@ -188,33 +213,94 @@ public struct TrainingRun<M: RunModel> {
         }
     }
 
-    /// Evaluates the model on the validation set (when the data has one and the model an exact
-    /// NLL), logs `validation_nll`, and keeps the best model so far in best.safetensors. Returns
-    /// the validation NLL. Call before `saveCheckpoint`, which records the best step.
+    /// Evaluates the model on the validation set (when the data has one) and logs
+    /// `validation_nll` (or `validation_<figure>` for models whose figure is not the NLL); keeps
+    /// the best model so far for best.safetensors. Returns the figure. Called by `train` at every
+    /// scheduled checkpoint, before `saveCheckpoint`, which stores the best model.
     @discardableResult
     public mutating func validate() throws -> Double? {
-        guard let validation = data.validation else { return nil }
+        guard let validation = data.validationSet, validation.count > 0 else { return nil }
         var rng = SeededGenerator(seed: configuration.seed &+ 5)
         let model = self.model, data = self.data
-        let figures = withoutDerivatives { model.evaluate(validation, data: data, using: &rng) }
-        guard let nll = figures.first(where: { $0.name == "nll_nats" })?.value, nll.isFinite else { return nil }
-        log(["validation_nll": nll])
-        if state.bestValidation.map({ nll < $0 }) ?? true {
-            try model.save(to: Self.path(folder, "best.safetensors"), metadata: ["model": configuration.model, "step": String(state.step)])
-            state.bestValidation = nll
+        let figures = try withoutDerivatives { try model.evaluate(validation, data: data, using: &rng) }
+        guard let value = figures.first(where: { $0.name == M.validationFigure })?.value, value.isFinite else { return nil }
+        log([M.validationFigure == "nll_nats" ? "validation_nll" : "validation_\(M.validationFigure)": value])
+        if state.bestValidation.map({ value < $0 }) ?? true {
+            bestModel = try SafeTensors.encode(model.namedParameters, metadata: ["model": configuration.model, "step": String(state.step)])
+            state.bestValidation = value
             state.bestStep = state.step
         }
-        return nll
+        return value
     }
 
-    /// Writes model, optimiser, metrics and (last) the state: a complete, consistent checkpoint.
+    /// Writes a checkpoint (model, optimiser, state, metrics, best model) as one atomic unit,
+    /// then links its model, best model and metrics into the run folder (NOTE(1)).
     public func saveCheckpoint() throws {
-        try model.save(to: Self.path(folder, "model.safetensors"), metadata: ["model": configuration.model, "step": String(state.step)])
-        try optimizer.saveState(to: Self.path(folder, "optimizer.safetensors"))
-        try Self.writeAtomically(Data((metrics.joined(separator: "\n") + (metrics.isEmpty ? "" : "\n")).utf8), to: Self.path(folder, "metrics.jsonl"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try Self.writeAtomically(try encoder.encode(state), to: Self.path(folder, "state.json"))
+        let stateEncoder = JSONEncoder()
+        stateEncoder.outputFormatting = [.sortedKeys]
+        var files: [(name: String, data: Data)] = [
+            ("model.safetensors", try SafeTensors.encode(model.namedParameters, metadata: ["model": configuration.model, "step": String(state.step)])),
+            ("optimizer.safetensors", try optimizer.encodedState()),
+            ("state.json", try stateEncoder.encode(state)),
+            ("metrics.jsonl", Data((metrics.joined(separator: "\n") + (metrics.isEmpty ? "" : "\n")).utf8)),
+        ]
+        if let bestModel { files.append(("best.safetensors", bestModel)) }
+        let store = try self.store
+        try store.write(step: state.step, files: files)
+        let checkpoint = store.path(step: state.step)
+        for (name, data) in files where ["model.safetensors", "best.safetensors", "metrics.jsonl"].contains(name) {
+            try Self.export((checkpoint as NSString).appendingPathComponent(name), data, to: Self.path(folder, name))
+        }
+        try FileIO.synchronizeFolder(folder)
+    }
+
+    /// Places a checkpoint file at `target`: a hard link renamed into place (no copy), or an
+    /// atomic write where the file system has no hard links.
+    static func export(_ source: String, _ data: Data, to target: String) throws {
+        let temporary = target + ".link-\(getpid())"
+        unlink(temporary)
+        if link(source, temporary) == 0 {
+            guard rename(temporary, target) == 0 else {
+                unlink(temporary)
+                throw FluxionError(.io, file: target, "cannot rename into place (\(String(cString: strerror(errno))))")
+            }
+        } else {
+            try FileIO.writeAtomically(data, to: target)
+        }
+    }
+
+    /// Trains until the step budget is spent or `shouldStop()` (checked after every step, e.g. a
+    /// Ctrl-C flag) says so: validation and a checkpoint every `checkpointEvery` steps and at the
+    /// end, a checkpoint when stopped, a metrics record of the mean loss every `logEvery` steps.
+    /// `progress(step, loss)` is called after every step. A non-finite loss throws (the last
+    /// checkpoint is kept). Returns true when stopped early.
+    public mutating func train(shouldStop: () -> Bool = { false }, progress: (Int, Double) -> Void = { _, _ in }) throws -> Bool {
+        let logEvery = Swift.max(1, configuration.steps / 500)
+        let started = Date()
+        let elapsedBefore = state.elapsedSeconds
+        while !isFinished {
+            let loss = step()
+            state.lossSum += loss
+            state.lossCount += 1
+            if state.step % logEvery == 0 || isFinished {
+                log(["loss": state.lossSum / Double(state.lossCount)])
+                state.lossSum = 0
+                state.lossCount = 0
+            }
+            progress(state.step, loss)
+            guard loss.isFinite else {
+                throw FluxionError(.diverged, file: folder, "the loss became \(loss) at step \(state.step); try a smaller --lr (the last checkpoint is kept)")
+            }
+            let scheduled = state.step % configuration.checkpointEvery == 0 || isFinished
+            let stop = !isFinished && shouldStop()
+            if scheduled || stop {
+                state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(started)
+                if scheduled { try validate() }
+                try saveCheckpoint()
+            }
+            if stop { return true }
+        }
+        return false
     }
 
     /// The losses logged so far (for the loss curve): (step, loss).
@@ -225,17 +311,17 @@ public struct TrainingRun<M: RunModel> {
             return (step, loss)
         }
     }
+}
 
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, path) == 0 else { throw FluxionError(.io, file: path, "cannot rename into place (errno \(errno))") }
-        } catch let e as FluxionError {
-            try? FileManager.default.removeItem(atPath: temporary); throw e
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw FluxionError(.io, file: path, "cannot write: \(error.localizedDescription)")
-        }
+extension RunConfiguration {
+    /// Checks the run-level settings (the model checks its own options in `resolve`).
+    public func check() throws {
+        func bad(_ why: String) -> FluxionError { FluxionError(.invalidArgument, why) }
+        guard RunModels.registry[model] != nil else { throw bad("unknown model '\(model)'; known: \(RunModels.names.joined(separator: ", "))") }
+        guard steps >= 1 else { throw bad("steps must be positive, got \(steps)") }
+        guard (1...1_000_000).contains(batchSize) else { throw bad("batch size must be in 1...1000000, got \(batchSize)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw bad("learning rate must be a positive number, got \(learningRate)") }
+        guard checkpointEvery >= 1 else { throw bad("checkpoint interval must be positive, got \(checkpointEvery)") }
+        if let keepCheckpoints, keepCheckpoints < 1 { throw bad("keep_checkpoints must be at least 1, got \(keepCheckpoints)") }
     }
 }

@@ -15,6 +15,8 @@ public protocol Optimizer {
     var state: [String: Tensor] { get set }
     /// Names (or dotted prefixes) of parameters that are not updated.
     var frozen: Set<String> { get set }
+    /// The names of the per-parameter state slots (`"exp_avg"`, ...), checked by `loadState`.
+    static var slotNames: Set<String> { get }
     /// Updates one parameter in place given its gradient (stepCount already incremented).
     mutating func step(_ name: String, _ parameter: inout Tensor, _ gradient: Tensor)
 }
@@ -43,22 +45,58 @@ extension Optimizer {
         return frozen.contains { name.hasPrefix($0 + ".") }
     }
 
-    /// Saves the optimiser state (moments, step count, learning rate) as safetensors.
-    public func saveState(to path: String) throws {
-        let names = state.keys.sorted()
-        try SafeTensors.write(names.map { ($0, state[$0]!) },
-                              metadata: ["step": String(stepCount), "learning_rate": String(learningRate)], to: path)
+    /// The optimiser state (moments, step count, learning rate) as safetensors bytes.
+    public func encodedState() throws -> Data {
+        try SafeTensors.encode(state.keys.sorted().map { ($0, state[$0]!) },
+                               metadata: ["step": String(stepCount), "learning_rate": String(learningRate)])
     }
 
-    /// Restores state saved by `saveState(to:)`, so that training resumes exactly.
-    public mutating func loadState(from path: String) throws {
-        let file = try SafeTensors.read(path)
-        guard let s = file.metadata["step"].flatMap(Int.init), let lr = file.metadata["learning_rate"].flatMap(Double.init) else {
-            throw FluxionError(.malformed, file: path, "optimiser state needs 'step' and 'learning_rate' metadata")
+    /// Saves the optimiser state (see `encodedState()`) as a safetensors file.
+    public func saveState(to path: String) throws {
+        try FileIO.writeAtomically(encodedState(), to: path)
+    }
+
+    /// Restores state saved by `saveState(to:)` for `model`, so that training resumes exactly.
+    /// Everything is checked before anything is adopted: the step and learning-rate metadata, and
+    /// every tensor's name (`slot/parameter`, a slot of this optimiser and a parameter of `model`),
+    /// shape and dtype against the parameter. A mismatch throws an error naming the file and tensor.
+    public mutating func loadState<M: ParameterTree>(from file: SafeTensors.File, path: String = "<memory>", for model: M) throws {
+        guard let s = file.metadata["step"].flatMap(Int.init), s >= 0 else {
+            throw FluxionError(.malformed, file: path, "optimiser state needs a non-negative integer 'step' in its metadata (got \(file.metadata["step"] ?? "none"))")
+        }
+        guard let lr = file.metadata["learning_rate"].flatMap(Double.init), lr.isFinite, lr >= 0 else {
+            throw FluxionError(.malformed, file: path, "optimiser state needs a finite 'learning_rate' in its metadata (got \(file.metadata["learning_rate"] ?? "none"))")
+        }
+        var parameters: [String: Tensor] = [:]
+        for (name, value) in model.namedParameters { parameters[name] = value }
+        for name in file.names {
+            guard let t = file.tensors[name] else { continue }
+            guard let slash = name.firstIndex(of: "/") else {
+                throw FluxionError(.unexpectedTensor, file: path, tensor: name, "not an optimiser slot (expected slot/parameter)")
+            }
+            let slot = String(name[..<slash]), parameter = String(name[name.index(after: slash)...])
+            guard Self.slotNames.contains(slot) else {
+                throw FluxionError(.unexpectedTensor, file: path, tensor: name,
+                                   "unknown slot '\(slot)' for \(Self.self) (its slots: \(Self.slotNames.sorted().joined(separator: ", ")))")
+            }
+            guard let p = parameters[parameter] else {
+                throw FluxionError(.unexpectedTensor, file: path, tensor: name, "the model has no parameter '\(parameter)'")
+            }
+            guard t.shape == p.shape else {
+                throw FluxionError(.shapeMismatch, file: path, tensor: name, "file has shape \(t.shape), parameter '\(parameter)' has \(p.shape)")
+            }
+            guard t.dtype == p.dtype else {
+                throw FluxionError(.dtypeMismatch, file: path, tensor: name, "file has dtype \(t.dtype), parameter '\(parameter)' has \(p.dtype)")
+            }
         }
         stepCount = s
         learningRate = lr
         state = file.tensors
+    }
+
+    /// Restores the state in the safetensors file at `path` (see `loadState(from:path:for:)`).
+    public mutating func loadState<M: ParameterTree>(from path: String, for model: M) throws {
+        try loadState(from: SafeTensors.read(path), path: path, for: model)
     }
 
     /// The state tensor for `slot/name`, created as zeros shaped like `like` on first use.

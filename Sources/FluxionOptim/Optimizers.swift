@@ -4,6 +4,7 @@ import FluxionKernels
 /// Stochastic gradient descent with optional momentum (PyTorch's formulation):
 /// g ← g + λp; b ← μb + (1 − τ)g (b = g on the first step); g ← g + μb (Nesterov) or g ← b; p ← p − ηg.
 public struct SGD: Optimizer {
+    public static let slotNames: Set<String> = ["momentum_buffer"]
     public var learningRate: Double
     public var momentum: Double
     public var dampening: Double
@@ -52,6 +53,7 @@ public struct SGD: Optimizer {
 /// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε).
 /// Adam adds λp to g (L2); AdamW multiplies p by (1 − ηλ) first.
 public struct Adam: Optimizer {
+    public static let slotNames: Set<String> = ["exp_avg", "exp_avg_sq"]
     public var learningRate: Double
     public var beta1: Double
     public var beta2: Double
@@ -136,6 +138,7 @@ public func AdamW(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Doubl
 /// v ← αv + (1 − α)g²; d = g/(√v + ε); with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd.
 /// `centered` subtracts the squared running mean of g from v.
 public struct RMSprop: Optimizer {
+    public static let slotNames: Set<String> = ["square_avg", "momentum_buffer", "grad_avg"]
     public var learningRate: Double
     public var alpha: Double
     public var epsilon: Double

@@ -177,6 +177,6 @@ public struct Canvas {
 
     /// Writes the canvas as a PNG to `path` (temporary name, then rename).
     public func writePNG(to path: String, compression: PNGCompression = .fixedHuffman) throws {
-        try writeFileAtomically(pngData(compression: compression), to: path)
+        try FileIO.writeAtomically(Data(pngData(compression: compression)), to: path)
     }
 }

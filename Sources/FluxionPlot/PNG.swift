@@ -210,36 +210,3 @@ struct BitWriter {
         return bytes
     }
 }
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that an
-/// interrupted write never leaves a half-written file under the final name.
-public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    do {
-        try Data(bytes).write(to: temporary)
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw PlotError.writeFailed(path: path, reason: reason)
-        }
-    } catch let error as PlotError {
-        throw error
-    } catch {
-        throw PlotError.writeFailed(path: path, reason: error.localizedDescription)
-    }
-}
-
-/// An error from writing a picture; its description names the file and the problem.
-public enum PlotError: Error, CustomStringConvertible {
-    case writeFailed(path: String, reason: String)
-    case invalidData(String)
-
-    public var description: String {
-        switch self {
-        case let .writeFailed(path, reason): return "could not write \(path): \(reason)"
-        case let .invalidData(message): return message
-        }
-    }
-}

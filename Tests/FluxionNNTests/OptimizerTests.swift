@@ -35,7 +35,7 @@ final class OptimizerTests: XCTestCase {
         var resumed = MLP(sizes: [2, 16, 1], activation: .tanh, using: &rng)
         try resumed.load(from: dir.appendingPathComponent("model.safetensors").path)
         var resumedOpt = AdamW(learningRate: 0.5)
-        try resumedOpt.loadState(from: dir.appendingPathComponent("optimizer.safetensors").path)
+        try resumedOpt.loadState(from: dir.appendingPathComponent("optimizer.safetensors").path, for: resumed)
         XCTAssertEqual(resumedOpt.stepCount, 5)
         train(&resumed, &resumedOpt, steps: 5)
         for (a, b) in zip(continued.namedParameters, resumed.namedParameters) {

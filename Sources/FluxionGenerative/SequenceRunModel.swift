@@ -1,0 +1,137 @@
+import Foundation
+import FluxionNN
+import FluxionData
+
+/// The sequence models as `RunModel`s: `fluxion train rnn|lstm|gru|transformer --task NAME`
+/// through the one run system (checkpoints, `--resume`, best checkpoint on the task's
+/// validation split, `eval`), and `fluxion generate RUN` for character-level runs.
+///
+/// Options (`config.json`): `width` (embedding width, 64), `hidden` (recurrent state, 128),
+/// `layers` (recurrent layers 1, Transformer blocks 2), `heads` (Transformer, 4; must divide
+/// `width`), `clip` (gradient-norm clipping, 1), and the task's `length` (and `text` for chars).
+/// The loss is cross-entropy at the scored positions (classes) or mean-squared error
+/// (regression); `evaluate` reports `loss`, `accuracy` (classes) and `test_count`.
+public struct SequenceRunModel: RunModel {
+    public var recurrent: RecurrentSequenceModel?
+    public var transformer: TransformerSequenceModel?
+    public let target: SequenceTarget
+
+    public static var trainsOnSequenceTasks: Bool { true }
+    public static var validationFigure: String { "loss" }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        if recurrent != nil { recurrent!.visitParameters(prefix: prefix, body) }
+        if transformer != nil { transformer!.visitParameters(prefix: prefix, body) }
+    }
+
+    public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
+        c.setDefault("width", "64")
+        c.setDefault("layers", c.model == "transformer" ? "2" : "1")
+        if c.model == "transformer" { c.setDefault("heads", "4") } else { c.setDefault("hidden", "128") }
+        c.setDefault("clip", "1")
+        if let task = data.task { c.options["length"] = String(task.length) }
+        for key in c.options.keys where !["width", "hidden", "layers", "heads", "clip", "length", "text", "text_sha256"].contains(key) {
+            throw FluxionError(.invalidArgument, "unknown option '\(key)' for \(c.model); known: width, hidden, layers, heads, clip")
+        }
+        if c.model == "transformer", c.options["hidden"] != nil { throw FluxionError(.invalidArgument, "hidden applies to rnn, lstm and gru (the Transformer's size is width)") }
+        if c.model != "transformer", c.options["heads"] != nil { throw FluxionError(.invalidArgument, "heads applies to the transformer only") }
+        _ = try Self(configuration: c, data: data)
+    }
+
+    public init(configuration c: RunConfiguration, data: RunDataset) throws {
+        guard let task = data.task else { throw FluxionError(.invalidArgument, "\(c.model) trains on a sequence task (--task), not on data \(data.name)") }
+        let width = try c.count("width", default: 64, in: 1...4096)
+        let layers = try c.count("layers", default: 1, in: 1...64)
+        _ = try c.number("clip", default: 1)
+        var rng = SeededGenerator(seed: c.seed)
+        let outputs: Int
+        if case .classes(let n, _) = task.target { outputs = n } else { outputs = 1 }
+        target = task.target
+        switch c.model {
+        case "transformer":
+            let heads = try c.count("heads", default: 4, in: 1...256)
+            guard width % heads == 0 else { throw FluxionError(.invalidArgument, "heads (\(heads)) must divide width (\(width))") }
+            transformer = TransformerSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width,
+                                                   layerCount: layers, headCount: heads, maxLength: task.length, outputSize: outputs, using: &rng)
+        case "rnn", "lstm", "gru":
+            let hidden = try c.count("hidden", default: 128, in: 1...8192)
+            let kind: RecurrentKind = c.model == "lstm" ? .lstm : (c.model == "gru" ? .gru : .rnnTanh)
+            recurrent = RecurrentSequenceModel(kind, vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width,
+                                               hiddenSize: hidden, layerCount: layers, outputSize: outputs, using: &rng)
+        default:
+            throw FluxionError(.invalidArgument, "unknown sequence model '\(c.model)'; known: rnn, lstm, gru, transformer")
+        }
+    }
+
+    /// Outputs [B, T, outputs] for inputs [B, T] (tokens) or [B, T, F] (features).
+    public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        if let recurrent { return recurrent(inputs) }
+        return transformer!(inputs)
+    }
+
+    /// The Transformer's context limit (nil: recurrent, unlimited).
+    public var maxLength: Int? { transformer?.positions.weight.shape[0] }
+
+    struct Wrapped: SequenceModel {
+        var model: SequenceRunModel
+        func callAsFunction(_ inputs: Tensor) -> Tensor { model(inputs) }
+        mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) { model.visitParameters(prefix: prefix, body) }
+    }
+
+    public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
+        SequenceObjective.loss(Wrapped(model: self), SequenceBatch(inputs: batch.data, targets: batch.labels!), target)
+    }
+
+    public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
+        throw FluxionError(.invalidArgument, "a sequence model does not draw samples; use `fluxion generate RUN` (character-level runs) or `fluxion eval RUN`")
+    }
+
+    public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
+        guard test.count > 0, let labels = test.labels else {
+            throw FluxionError(.invalidArgument, "no held-out data to evaluate on (a character-level run needs its training text)")
+        }
+        var figures: [(name: String, value: Double)] = []
+        var lossSum = 0.0, correct = 0.0, scored = 0.0
+        var start = 0
+        while start < test.count {
+            let end = Swift.min(start + 256, test.count)
+            let batch = SequenceBatch(inputs: test.data[start..<end], targets: labels[start..<end])
+            let (loss, accuracy) = SequenceObjective.evaluate(Wrapped(model: self), batch, target)
+            lossSum += loss * Double(end - start)
+            if let accuracy { correct += accuracy * Double(batch.targets.count); scored += Double(batch.targets.count) }
+            start = end
+        }
+        figures.append(("loss", lossSum / Double(test.count)))
+        if scored > 0 { figures.append(("accuracy", correct / scored)) }
+        figures.append(("test_count", Double(test.count)))
+        return figures
+    }
+
+    /// Continues `context` (token codes, at least one) by `count` tokens drawn from the model's
+    /// next-token distribution at `temperature` (> 0), restricted to the `topK` most likely (0:
+    /// all). A Transformer sees the last `maxLength` tokens.
+    public func generate(context: [Int32], count: Int, temperature: Double, topK: Int = 0, using rng: inout SeededGenerator) throws -> [Int32] {
+        guard !context.isEmpty else { throw FluxionError(.invalidArgument, "generation needs a context of at least one token") }
+        guard temperature > 0, temperature.isFinite else { throw FluxionError(.invalidArgument, "temperature must be a positive number, got \(temperature)") }
+        guard count >= 0, topK >= 0 else { throw FluxionError(.invalidArgument, "count and top-k must be non-negative") }
+        guard case .classes(let vocabulary, _) = target else { throw FluxionError(.invalidArgument, "generation needs a model that predicts tokens") }
+        guard context.allSatisfy({ $0 >= 0 && Int($0) < vocabulary }) else { throw FluxionError(.invalidArgument, "context tokens must be in 0..<\(vocabulary)") }
+        var output = context
+        for _ in 0..<count {
+            let window = Array(output.suffix(maxLength ?? output.count))
+            let logits = withoutDerivatives { self(Tensor(window, shape: [1, window.count])) }
+            var l = (logits[0][window.count - 1].cast(to: .float64) / temperature).scalars
+            if topK > 0 && topK < l.count {
+                let cut = l.sorted(by: >)[topK - 1]
+                l = l.map { $0 < cut ? -.infinity : $0 }
+            }
+            let m = l.max()!
+            let p = l.map { Foundation.exp($0 - m) }
+            var u = rng.nextUniform() * p.reduce(0, +)
+            var next = Int32(p.count - 1)
+            for (i, v) in p.enumerated() { u -= v; if u <= 0 { next = Int32(i); break } }
+            output.append(next)
+        }
+        return output
+    }
+}

@@ -70,6 +70,8 @@ let package = Package(
                     exclude: ["Fixtures"], swiftSettings: standard),
         .testTarget(name: "FluxionOptimTests", dependencies: ["FluxionOptim", "_FluxionTestSupport"], swiftSettings: standard),
         .testTarget(name: "FluxionDataTests", dependencies: ["FluxionData", "_FluxionTestSupport"], swiftSettings: standard),
-        .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionPlot", "FluxionData", "_FluxionTestSupport"], swiftSettings: standard),
+        // Runs the built `fluxion` program (the dependency makes `swift test` build it).
+        .testTarget(name: "FluxionCLITests", dependencies: ["FluxionCLI"], swiftSettings: standard),
+        .testTarget(name: "FluxionGenerativeTests", dependencies: ["FluxionGenerative", "FluxionOptim", "FluxionPlot", "FluxionData", "_FluxionTestSupport"], swiftSettings: standard),
     ]
 )

@@ -25,7 +25,9 @@ public enum FileIO {
         let folder = url.deletingLastPathComponent().path
         let temporary = (folder as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
-            try writeDurably(data, to: temporary)
+            do { try writeDurably(data, to: temporary) } catch let e as FluxionError {
+                throw FluxionError(e.kind, file: path, e.message)   // name the file the caller asked for
+            }
             guard rename(temporary, path) == 0 else {
                 throw FluxionError(.io, file: path, "cannot rename the temporary file into place (\(String(cString: strerror(errno))))")
             }

@@ -48,10 +48,12 @@ final class FlowRunTests: XCTestCase {
         var run = try TrainingRun<FlowRunModel>.start(configuration("realnvp", steps: 3), folder: folder)
         while !run.isFinished { _ = run.step(); run.log(["loss": 0.5]) }
         try run.saveCheckpoint()
-        for file in ["config.json", "model.safetensors", "optimizer.safetensors", "state.json", "metrics.jsonl"] {
+        for file in ["config.json", "model.safetensors", "metrics.jsonl", "checkpoints/step-000000003/optimizer.safetensors",
+                     "checkpoints/step-000000003/state.json", "checkpoints/step-000000003/manifest.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/" + file), file)
         }
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.contains(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }
+            + FileManager.default.contentsOfDirectory(atPath: folder + "/checkpoints").filter { $0.hasPrefix(".") }
         XCTAssertEqual(leftovers, [], "no temporary files are left behind")
         // The saved parameters have the PyTorch reference's names.
         let names = try SafeTensors.read(folder + "/model.safetensors").names
@@ -80,7 +82,7 @@ final class FlowRunTests: XCTestCase {
         try FlowRunModel.resolve(&config, data: data)
         let model = try FlowRunModel(configuration: config, data: data)
         var rng = SeededGenerator(seed: 0)
-        let figures = Dictionary(uniqueKeysWithValues: model.evaluate(data.test, data: data, using: &rng).map { ($0.name, $0.value) })
+        let figures = Dictionary(uniqueKeysWithValues: try model.evaluate(data.testSet, data: data, using: &rng).map { ($0.name, $0.value) })
         XCTAssertEqual(figures["test_count"], 360)
         let nll = figures["nll_nats"]!, bpd = figures["bits_per_dim"]!
         XCTAssertEqual(bpd, (nll + 64 * log(17.0)) / (64 * log(2.0)), accuracy: 1e-9)
@@ -112,7 +114,7 @@ final class FlowRunTests: XCTestCase {
         // The kept model gives the best validation NLL again; the last checkpoint is the final model.
         let best = try TrainingRun<FlowRunModel>.load(folder: folder, best: true)
         var rng = SeededGenerator(seed: 0)
-        let again = best.model.evaluate(data.validation!, data: data, using: &rng).first { $0.name == "nll_nats" }!.value
+        let again = try best.model.evaluate(data.validationSet!, data: data, using: &rng).first { $0.name == "nll_nats" }!.value
         XCTAssertEqual(again, seen[bestIndex], accuracy: 1e-9)
         let last = try TrainingRun<FlowRunModel>.load(folder: folder)
         for (a, b) in zip(last.model.namedParameters, run.model.namedParameters) { XCTAssertEqual(a.value.floats, b.value.floats, a.name) }

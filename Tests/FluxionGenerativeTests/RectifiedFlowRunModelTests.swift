@@ -54,7 +54,7 @@ final class RectifiedFlowRunModelTests: XCTestCase {
         }
         XCTAssertEqual(model.pairs?.data.shape, [64, 2])
         // On its own pairs (x₀ = ODE(ε)) a straight-line loss is finite; the data batch is ignored.
-        let loss = model.loss(Tensor.zeros(shape: [32, 2]), using: &rng).item
+        let loss = model.loss(RunBatch(data: Tensor.zeros(shape: [32, 2])), using: &rng).item
         XCTAssertTrue(loss.isFinite && loss > 0)
 
         // A malformed pairs file is a one-line error naming the file.

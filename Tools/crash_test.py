@@ -28,8 +28,8 @@ def main():
     with open(text, "w") as f:
         f.write(" ".join(rng.choice(words) for _ in range(4000)))
     cases = [
-        ("realnvp", ["realnvp", "--data", "moons", "--steps", "400", "--set", "hidden=128", "--batch-size", "64"]),
-        ("lstm", ["lstm", "--task", "chars", "--text", text, "--length", "16", "--steps", "150", "--batch-size", "8",
+        ("realnvp", ["realnvp", "--data", "moons", "--steps", "1500", "--set", "hidden=128", "--batch-size", "64"]),
+        ("lstm", ["lstm", "--task", "chars", "--text", text, "--length", "16", "--steps", "1500", "--batch-size", "8",
                   "--state-size", "32", "--width", "16"]),
     ]
     failed = False

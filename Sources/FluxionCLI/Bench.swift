@@ -14,8 +14,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let threadCount = threads ?? Fluxion.threadCount
-        guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1, got \(threadCount)") }
-        guard seconds > 0 else { throw ValidationError("--seconds must be positive, got \(seconds)") }
+        guard (1...1024).contains(threadCount) else { throw ValidationError("--threads must be in 1...1024, got \(threadCount)") }
+        guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400], got \(seconds)") }
         guard let workload = BenchWorkloads.all[name] ?? (name == "checkpoint" ? { _, _ in ("", 0) } : nil) else {
             throw ValidationError("unknown workload '\(name)'; known: \(BenchWorkloads.names.joined(separator: ", "))")
         }

@@ -68,6 +68,9 @@ struct CalculusMinimize: ParsableCommand {
         }
         if step != nil && method != "gd" { throw ValidationError("--step applies only to --method gd") }
         guard tolerance > 0 else { throw ValidationError("--tolerance must be positive, got \(tolerance)") }
+        guard rows >= 0 else { throw ValidationError("--rows must be non-negative, got \(rows)") }
+        guard constant.isFinite else { throw ValidationError("--constant must be a finite number, got \(constant)") }
+        if let step, !(step.isFinite && step > 0) { throw ValidationError("--step must be a positive number, got \(step)") }
         guard maxIterations >= 0 else { throw ValidationError("--max-iterations must be non-negative") }
         let startTensor = try start.map { Tensor(try parseVector($0, name: "--start"), shape: [n], dtype: .float64) }
         if let s = startTensor, s.count != n { throw ValidationError("--start has \(s.count) entries; A is \(n)×\(n)") }

@@ -25,8 +25,8 @@ struct DiffusionStudy: ParsableCommand {
 
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // progress lines appear at once when redirected to a file
-        guard steps >= 1, cnfSteps >= 0, batch >= 1, pairs >= batch, count >= 10 else {
-            throw ValidationError("need steps ≥ 1, cnf-steps ≥ 0, batch ≥ 1, pairs ≥ batch, count ≥ 10")
+        guard steps >= 1, cnfSteps >= 0, (1...1_000_000).contains(batch), pairs >= batch, pairs <= 10_000_000, (10...1_000_000).contains(count) else {
+            throw ValidationError("need steps ≥ 1, cnf-steps ≥ 0, batch in 1...1000000, pairs in batch...10000000, count in 10...1000000")
         }
         var rng = SeededGenerator(seed: seed)
         guard let heldOut = Toy2D.sample(data, count: count, using: &rng) else {

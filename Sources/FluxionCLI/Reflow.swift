@@ -25,10 +25,13 @@ struct Reflow: ParsableCommand {
 
     func run() throws {
         if let threads {
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
             Fluxion.threadCount = threads
         }
-        guard pairs >= 1 else { throw ValidationError("--pairs must be positive") }
+        guard (1...10_000_000).contains(pairs) else { throw ValidationError("--pairs must be in 1...10000000, got \(pairs)") }
+        guard (1...1_000_000).contains(solverSteps) else { throw ValidationError("--solver-steps must be in 1...1000000, got \(solverSteps)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive, got \(steps)") }
+        if let learningRate, !(learningRate.isFinite && learningRate > 0) { throw ValidationError("--lr must be a positive number, got \(learningRate)") }
         guard let method = ODEMethod(rawValue: solver) else {
             throw ValidationError("--solver must be one of \(ODEMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }

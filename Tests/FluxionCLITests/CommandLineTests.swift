@@ -96,6 +96,13 @@ final class CommandLineTests: XCTestCase {
             (["generate", "seq"], 64, "not a character language model"),
             (["generate", "flow", "--temperature", "0"], 64, "--temperature must be a positive number"),
             (flow + ["--lr", "1e30", "--steps", "40", "--out", "diverges"], 1, "the loss became"),
+            (["bench", "nosuch"], 64, "unknown workload 'nosuch'"),
+            (["bench", "gemm256", "--seconds", "nan"], 64, "--seconds must be in"),
+            (["reflow", "flow"], 64, "reflow needs a rectified-flow run"),
+            (["reflow", "flow", "--pairs", "0"], 64, "--pairs must be in"),
+            (["calculus", "minimize", "--matrix", "2,0;0,1", "--vector", "1,1", "--rows=-1"], 64, "--rows must be non-negative"),
+            (["calculus", "minimize", "--matrix", "2,0;0", "--vector", "1,1"], 64, "matrix"),
+            (["randomwalk", "--p", "1.5"], 64, "--p must be a probability"),
         ]
         XCTAssertGreaterThanOrEqual(cases.count, 30)
         for (arguments, status, message) in cases {

@@ -35,10 +35,14 @@ final class ReaderValidationTests: XCTestCase {
         return out
     }
 
-    /// Expects decoding `data` (as "x.safetensors") to fail with `kind` and a message containing `text`.
+    /// Expects decoding `data` (as "x.safetensors") to fail with `kind`, naming the file, with a
+    /// message containing `text`.
     func expectSafeTensors(_ data: Data, _ kind: FluxionError.Kind, _ text: String, file: StaticString = #filePath, line: UInt = #line) {
-        expectError(kind, containing: "x.safetensors: " + text, file: file, line: line) {
-            _ = try SafeTensors.decode(data, path: "x.safetensors")
+        expectError(kind, containing: text, file: file, line: line) {
+            do { _ = try SafeTensors.decode(data, path: "x.safetensors") } catch let e as FluxionError {
+                XCTAssertTrue(e.description.hasPrefix("x.safetensors: "), "\(e) should name the file", file: file, line: line)
+                throw e
+            }
         }
     }
 
@@ -187,7 +191,12 @@ final class ReaderValidationTests: XCTestCase {
     }
 
     func expectNPY(_ data: Data, _ kind: FluxionError.Kind, _ text: String, file: StaticString = #filePath, line: UInt = #line) {
-        expectError(kind, containing: "x.npy: " + text, file: file, line: line) { _ = try NPY.decode(data, path: "x.npy") }
+        expectError(kind, containing: text, file: file, line: line) {
+            do { _ = try NPY.decode(data, path: "x.npy") } catch let e as FluxionError {
+                XCTAssertTrue(e.description.hasPrefix("x.npy: "), "\(e) should name the file", file: file, line: line)
+                throw e
+            }
+        }
     }
 
     func testNPYValidEdgeCases() throws {

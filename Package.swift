@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // NOTE(1): a target-CPU flag is mandatory for the SIMD kernels. Without it, `SIMD8<Float>`
@@ -61,7 +61,7 @@ let package = Package(
                                                 "FluxionPlot", "FluxionGenerative", "FluxionData"], swiftSettings: standard),
         .executableTarget(
             name: "FluxionCLI",
-            dependencies: ["Fluxion", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Fluxion", "FluxionKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: standard),
         .target(name: "_FluxionTestSupport", dependencies: ["FluxionCore"], swiftSettings: standard),
         .testTarget(name: "FluxionKernelsTests", dependencies: ["FluxionKernels"], swiftSettings: standard),

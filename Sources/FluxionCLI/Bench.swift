@@ -1,5 +1,6 @@
 import ArgumentParser
 import Fluxion
+import FluxionKernels
 import Foundation
 
 /// `fluxion bench NAME`: one workload of shared/bench/WORKLOADS.md, printed as one JSON line.
@@ -13,13 +14,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds to time, after warm-up.") var seconds = 3.0
 
     func run() throws {
-        let threadCount = threads ?? Fluxion.threadCount
+        let threadCount = threads ?? Runtime.threadCount
         guard (1...1024).contains(threadCount) else { throw ValidationError("--threads must be in 1...1024, got \(threadCount)") }
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400], got \(seconds)") }
         guard let workload = BenchWorkloads.all[name] ?? (name == "checkpoint" ? { _, _ in ("", 0) } : nil) else {
             throw ValidationError("unknown workload '\(name)'; known: \(BenchWorkloads.names.joined(separator: ", "))")
         }
-        Fluxion.threadCount = threadCount
+        Runtime.threadCount = threadCount
         var record: [String: Any] = ["workload": name, "impl": "fluxion", "threads": threadCount]
         if name == "checkpoint" {
             record.merge(CheckpointBenchmark.run(seconds: seconds)) { a, _ in a }

@@ -1,4 +1,5 @@
 import Fluxion
+import FluxionKernels
 import Foundation
 
 /// `fluxion bench checkpoint`: a chain of 100 blocks tanh(x·W + b) of width 512 on a batch of 256,

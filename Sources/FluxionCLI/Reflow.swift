@@ -26,7 +26,7 @@ struct Reflow: ParsableCommand {
     func run() throws {
         if let threads {
             guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
-            Fluxion.threadCount = threads
+            Runtime.threadCount = threads
         }
         guard (1...10_000_000).contains(pairs) else { throw ValidationError("--pairs must be in 1...10000000, got \(pairs)") }
         guard (1...1_000_000).contains(solverSteps) else { throw ValidationError("--solver-steps must be in 1...1000000, got \(solverSteps)") }

@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
     func run() throws {
         if let threads = common.threads {
             guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024, got \(threads)") }
-            Fluxion.threadCount = threads
+            Runtime.threadCount = threads
         }
         guard common.checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be positive, got \(common.checkpointEvery)") }
         guard common.keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1, got \(common.keepCheckpoints)") }

@@ -1,7 +1,9 @@
 import FluxionKernels
 
-/// Global settings of the compute back end.
-public enum Fluxion {
+/// Global settings and figures of the compute back end: the kernels' thread count and the
+/// tensor-storage memory accounting. (Not named `Fluxion`: a type with the module's name would
+/// make `Fluxion.Tensor` unwritable.)
+public enum Runtime {
     /// Number of threads the kernels use (initially `FLUXION_THREADS` or the core count).
     public static var threadCount: Int {
         get { ThreadPool.shared.threadCount }

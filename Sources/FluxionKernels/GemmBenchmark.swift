@@ -1,8 +1,8 @@
-public enum GemmBenchmark {
+package enum GemmBenchmark {
     /// Times C = A*B on n x n Float32 (or Float64) matrices for about `seconds`, after warm-up,
     /// with the shared pool at `threads`; returns GFLOP/s (2*n^3 per product). The pool's previous
     /// thread count is restored afterwards.
-    public static func run(n: Int, threads: Int, seconds: Double, double: Bool = false) -> Double {
+    package static func run(n: Int, threads: Int, seconds: Double, double: Bool = false) -> Double {
         let pool = ThreadPool.shared
         let saved = pool.threadCount
         pool.threadCount = max(1, threads)
@@ -11,7 +11,7 @@ public enum GemmBenchmark {
     }
 
     /// The same for one Float32 shape C[m, n] = op(A)·op(B) with depth k (rectangular, transposes).
-    public static func run(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, threads: Int, seconds: Double) -> Double {
+    package static func run(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, threads: Int, seconds: Double) -> Double {
         let pool = ThreadPool.shared
         let saved = pool.threadCount
         pool.threadCount = max(1, threads)

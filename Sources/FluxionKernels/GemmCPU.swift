@@ -10,9 +10,9 @@ import FluxionKernelsAVX512
 /// Run-time choice of the Float GEMM micro-kernel. The AVX-512 kernel (6 x 32 tiles from two
 /// packed B panels, module FluxionKernelsAVX512) is used when the processor reports AVX-512
 /// F, CD, BW, DQ and VL (Linux: /proc/cpuinfo flags) and `FLUXION_AVX512` is not `0`.
-public enum GemmCPU {
+package enum GemmCPU {
     /// Whether the processor supports the AVX-512 kernel.
-    public static let hasAVX512: Bool = {
+    package static let hasAVX512: Bool = {
         #if arch(x86_64) && os(Linux)
         guard let f = fopen("/proc/cpuinfo", "r") else { return false }
         defer { fclose(f) }
@@ -33,7 +33,7 @@ public enum GemmCPU {
 
     /// Use the AVX-512 kernel (default: when supported, unless FLUXION_AVX512=0). Settable for tests
     /// and A/B timing; setting it true on a processor without AVX-512 has no effect.
-    public static var useAVX512: Bool {
+    package static var useAVX512: Bool {
         get { enabled && hasAVX512 }
         set { enabled = newValue }
     }

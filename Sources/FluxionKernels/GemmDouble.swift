@@ -2,7 +2,7 @@
 // (12 SIMD4<Double> accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm registers).
 
 /// C = alpha * op(A) * op(B) + beta * C ; see the Float overload.
-public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+package func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                  a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                  beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
     gemmDriver(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,

@@ -5,7 +5,7 @@
 /// transA: A is stored k x m (lda >= m) and used transposed. Same for B (stored n x k when transB).
 /// beta == 0 ignores (does not read) C's previous contents.
 /// Safe to call concurrently from several threads.
-public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+package func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     gemmDriver(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,

@@ -2,16 +2,16 @@
 // at every time step): the per-call packing of B, ~20% of an LSTM's time, disappears.
 
 /// op(B) (k × n, Float) packed into the micro-kernel's column panels, depth block by depth block.
-public final class PackedGemmB: @unchecked Sendable {
-    public let k: Int
-    public let n: Int
+package final class PackedGemmB: @unchecked Sendable {
+    package let k: Int
+    package let n: Int
     let kcMax: Int
     let blockElements: Int
     let buffer: UnsafeMutablePointer<Float>
 
     /// Packs op(B): B stored row-major with leading dimension `ldb` (n × k and used transposed when
     /// `transB`).
-    public init(b: UnsafePointer<Float>, ldb: Int, transB: Bool, k: Int, n: Int) {
+    package init(b: UnsafePointer<Float>, ldb: Int, transB: Bool, k: Int, n: Int) {
         precondition(k > 0 && n > 0, "PackedGemmB: empty operand \(k) × \(n)")
         self.k = k
         self.n = n
@@ -35,7 +35,7 @@ public final class PackedGemmB: @unchecked Sendable {
 }
 
 /// C = op(A)·B + β·C with a pre-packed B (α = 1). op(A) is m × k (A stored k × m when `transA`).
-public func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false, packedB: PackedGemmB,
+package func gemm(m: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false, packedB: PackedGemmB,
                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let (k, n) = (packedB.k, packedB.n)
     if m <= 0 { return }

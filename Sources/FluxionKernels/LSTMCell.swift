@@ -6,7 +6,7 @@
 /// z rows are 4n apart; x, gates, c, tanhC, h and c_prev rows have the given strides (elements;
 /// gates rows are `4 · stateStride` apart). Only the units below the last multiple of 8 are
 /// computed; the caller does the remaining n mod 8 (FluxionCore's `lstmCellForward`).
-public func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xStride: Int,
+package func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xStride: Int,
                                  _ cPrev: UnsafePointer<Float>, _ cPrevStride: Int,
                                  _ gates: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                                  _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>,

@@ -5,21 +5,21 @@ import Synchronization
 /// NOTE(1): every tensor buffer is allocated through `allocate(byteCount:)` and released through
 /// `deallocate(_:byteCount:)`, so `liveBytes` is exact for tensor storage (not for Swift arrays
 /// or other heap use). Counters are atomics: storage may be freed on any thread.
-public enum MemoryAccounting {
+package enum MemoryAccounting {
     private static let live = Atomic<Int>(0)
     private static let peak = Atomic<Int>(0)
 
     /// Alignment of every buffer: one cache line, so SIMD loads never straddle two lines at the start.
-    public static let alignment = 64
+    package static let alignment = 64
 
     // NOTE(2): a cache of freed large buffers, by exact size. A training step allocates the same
     // shapes every time; without the cache each large buffer is a fresh mmap whose pages fault in
     // again on first touch. Cached bytes are not "live" (they hold no tensor) and are capped.
     private static let cache = Mutex<BufferCache>(BufferCache())
     /// Buffers smaller than this go straight to malloc (which recycles them well).
-    public static let cachedMinimumBytes = 64 << 10
+    package static let cachedMinimumBytes = 64 << 10
     /// Most bytes kept in the cache.
-    public static let cacheCapacityBytes = 512 << 20
+    package static let cacheCapacityBytes = 512 << 20
 
     struct BufferCache {
         var free: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -27,7 +27,7 @@ public enum MemoryAccounting {
     }
 
     /// Allocates `byteCount` bytes (64-byte aligned) and records them as live.
-    public static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+    package static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         record(allocated: byteCount)
         if byteCount >= cachedMinimumBytes {
             let reused = cache.withLock { c -> UnsafeMutableRawPointer? in
@@ -41,7 +41,7 @@ public enum MemoryAccounting {
     }
 
     /// Frees a buffer obtained from `allocate(byteCount:)`.
-    public static func deallocate(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+    package static func deallocate(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
         record(freed: byteCount)
         if byteCount >= cachedMinimumBytes {
             let kept = cache.withLock { c -> Bool in
@@ -56,7 +56,7 @@ public enum MemoryAccounting {
     }
 
     /// Returns every cached buffer to the system.
-    public static func releaseCache() {
+    package static func releaseCache() {
         let buffers = cache.withLock { c -> [UnsafeMutableRawPointer] in
             defer { c = BufferCache() }
             return c.free.values.flatMap { $0 }
@@ -82,9 +82,9 @@ public enum MemoryAccounting {
     }
 
     /// Bytes of tensor storage alive now.
-    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+    package static var liveBytes: Int { live.load(ordering: .relaxed) }
     /// Largest `liveBytes` since the process started or since `resetPeak()`.
-    public static var peakBytes: Int { peak.load(ordering: .relaxed) }
+    package static var peakBytes: Int { peak.load(ordering: .relaxed) }
     /// Sets the peak to the bytes live now.
-    public static func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
+    package static func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
 }

@@ -18,11 +18,11 @@ import Synchronization
 ///   that job, so the caller never waits for a thread that is not running.
 /// - Nested calls (from inside `body`) and calls made while another thread is using the pool run
 ///   serially inline: `parallelFor` is safe to call from any thread, at any time.
-public final class ThreadPool: @unchecked Sendable {
-    public static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
+package final class ThreadPool: @unchecked Sendable {
+    package static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
 
     /// `FLUXION_THREADS` if set to a positive integer, else the number of online CPUs.
-    public static func defaultThreadCount() -> Int {
+    package static func defaultThreadCount() -> Int {
         if let env = getenv("FLUXION_THREADS"), let n = Int(String(cString: env)), n >= 1 {
             return n
         }
@@ -30,12 +30,12 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Microseconds a worker spins (checking for a new job) before it sleeps.
-    public var spinMicroseconds: Int {
+    package var spinMicroseconds: Int {
         get { spinNs.load(ordering: .relaxed) / 1000 }
         set { spinNs.store(max(0, newValue) * 1000, ordering: .relaxed) }
     }
 
-    public var threadCount: Int {
+    package var threadCount: Int {
         get { requested.load(ordering: .relaxed) }
         set { requested.store(max(1, newValue), ordering: .relaxed) }
     }
@@ -59,7 +59,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// Time (ns) at which a worker last found it had been preempted during a long job.
     private let workerPreemptedAt = Atomic<Int>(0)
     /// Number of times the pool detected a long wait for a worker (diagnostics).
-    public var contentionCount: Int { contentionEvents.load(ordering: .relaxed) }
+    package var contentionCount: Int { contentionEvents.load(ordering: .relaxed) }
     private let contentionEvents = Atomic<Int>(0)
     private let serialUntil = Atomic<Int>(0)
     private var lastContended = Int.min / 2 // only touched while `busy` is held
@@ -80,7 +80,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     private var workers: [pthread_t] = [] // only touched while `busy` is held, or in deinit
 
-    public init(threadCount: Int) {
+    package init(threadCount: Int) {
         requested = Atomic(max(1, threadCount))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: 48 * 8, alignment: 128)
         slots = raw.bindMemory(to: Atomic<Int>.self, capacity: 48)
@@ -111,7 +111,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(i)` for every `i` in `0..<iterations`, on up to `threadCount` threads (the caller
     /// included). Returns when all iterations have finished.
-    public func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
+    package func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
         if iterations <= 0 { return }
         let threads = min(threadCount, iterations)
         if threads <= 1

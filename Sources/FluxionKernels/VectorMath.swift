@@ -4,7 +4,7 @@ import Foundation
 // approximation (odd degree-13 / even degree-8, |error| ≲ 2 ulp of 1 on [−4, 4], ±1 outside).
 // The 8-lane functions are @inlinable so that kernels in other modules inline them into their loops.
 
-public typealias Float8 = SIMD8<Float>
+@usableFromInline package typealias Float8 = SIMD8<Float>
 
 @inlinable @inline(__always)
 @usableFromInline func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
@@ -14,7 +14,7 @@ public typealias Float8 = SIMD8<Float>
 /// eˣ on 8 lanes: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by a degree-6 polynomial, 2ⁿ by exponent bits.
 /// Overflows to +∞ above 88.72; underflows to 0 below −87.33 (no denormals).
 @inlinable @inline(__always)
-public func exp8(_ x: Float8) -> Float8 {
+package func exp8(_ x: Float8) -> Float8 {
     let hi: Float = 88.7228, lo: Float = -87.3365
     // (`clamped(lowerBound:upperBound:)` goes through unspecialised generic code: select instead.)
     var xc = x.replacing(with: hi, where: x .> hi)
@@ -43,12 +43,12 @@ public func exp8(_ x: Float8) -> Float8 {
 
 /// 1 / (1 + e⁻ˣ) on 8 lanes (e⁻ˣ overflowing to ∞ gives exactly 0).
 @inlinable @inline(__always)
-public func sigmoid8(_ x: Float8) -> Float8 { 1 / (1 + exp8(-x)) }
+package func sigmoid8(_ x: Float8) -> Float8 { 1 / (1 + exp8(-x)) }
 
 /// tanh on 8 lanes: an odd polynomial for |x| < 0.625 (no cancellation near 0), else
 /// sign(x)·(1 − 2/(e^{2|x|} + 1)).
 @inlinable @inline(__always)
-public func tanh8(_ x: Float8) -> Float8 {
+package func tanh8(_ x: Float8) -> Float8 {
     let a = x.replacing(with: -x, where: x .< 0)
     let big = 1 - 2 / (exp8(2 * a) + 1)
     let z = x * x
@@ -65,7 +65,7 @@ public func tanh8(_ x: Float8) -> Float8 {
 
 /// erf on 8 lanes: p(x)/q(x) with x clamped to [−4, 4] (erf is ±1 in Float beyond).
 @inlinable @inline(__always)
-public func erf8(_ a: Float8) -> Float8 {
+package func erf8(_ a: Float8) -> Float8 {
     var x = a.replacing(with: 4, where: a .> 4)
     x.replace(with: -4, where: x .< -4)
     let x2 = x * x
@@ -87,17 +87,17 @@ public func erf8(_ a: Float8) -> Float8 {
 
 /// GELU x·Φ(x) = ½x(1 + erf(x/√2)) on 8 lanes.
 @inlinable @inline(__always)
-public func gelu8(_ x: Float8) -> Float8 { 0.5 * x * (1 + erf8(x * 0.707_106_781_186_547_5)) }
+package func gelu8(_ x: Float8) -> Float8 { 0.5 * x * (1 + erf8(x * 0.707_106_781_186_547_5)) }
 
 /// GELU′(x) = Φ(x) + x·φ(x) on 8 lanes (φ the standard normal density).
 @inlinable @inline(__always)
-public func geluDerivative8(_ x: Float8) -> Float8 {
+package func geluDerivative8(_ x: Float8) -> Float8 {
     0.5 * (1 + erf8(x * 0.707_106_781_186_547_5)) + x * 0.398_942_280_401_432_7 * exp8(-0.5 * x * x)
 }
 
 /// Applies an 8-lane function to `n` floats (scalar tail through a padded vector).
 @inlinable @inline(__always)
-public func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
+package func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
     var i = 0
     while i + 8 <= n {
         let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float8.self)
@@ -113,12 +113,12 @@ public func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ 
 }
 
 /// Vectorised elementwise functions on Float buffers (single-threaded; callers split work).
-public enum VectorMath {
-    public static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, exp8) }
-    public static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, sigmoid8) }
-    public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { $0 * sigmoid8($0) } }
+package enum VectorMath {
+    package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, exp8) }
+    package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, sigmoid8) }
+    package static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { $0 * sigmoid8($0) } }
     /// y = x·σ(x), also writing σ(x) to `s` (kept for the backward pass).
-    public static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid s: UnsafeMutablePointer<Float>, _ n: Int) {
+    package static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid s: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         while i + 8 <= n {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float8.self)
@@ -135,16 +135,16 @@ public enum VectorMath {
         }
     }
     /// out = g·σ(x)(1 + x(1 − σ(x))) from a saved σ(x): the SiLU backward pass, one memory sweep.
-    public static func siluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ s: UnsafePointer<Float>,
+    package static func siluBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ s: UnsafePointer<Float>,
                                     _ out: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { out[i] = g[i] * s[i] * (1 + x[i] * (1 - s[i])) }
     }
     /// silu'(x) = σ(x)(1 + x(1 − σ(x))).
-    public static func siluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    package static func siluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         map8(x, y, n) { v in let s = sigmoid8(v); return s * (1 + v * (1 - s)) }
     }
-    public static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, tanh8) }
-    public static func erf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, erf8) }
-    public static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, gelu8) }
-    public static func geluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, geluDerivative8) }
+    package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, tanh8) }
+    package static func erf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, erf8) }
+    package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, gelu8) }
+    package static func geluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, geluDerivative8) }
 }

@@ -10,7 +10,7 @@
 /// c[0..<mr, 0..<nr] = alpha·(A·[B₀ B₁]) + beta·c for mr ≤ 6, nr ≤ 32. A: kc x 6 (6 per step);
 /// B₀, B₁: kc x 16 each (zero-padded panels). beta = 0 never reads c.
 @inline(never)
-public func sgemmMicroKernel6x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+package func sgemmMicroKernel6x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
                                  _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mr: Int, _ nr: Int,
                                  _ alpha: Float, _ beta: Float) {
     typealias V = SIMD16<Float>

@@ -69,10 +69,10 @@ final class FusedPrimitiveTests: XCTestCase {
         func shapes(_ lead: [Int], _ sizes: [Int]) -> [[Int]] {
             [lead + [sizes[0]]] + (0..<(sizes.count - 1)).flatMap { [[sizes[$0 + 1], sizes[$0]], [sizes[$0 + 1]]] }
         }
-        let saved = Fluxion.threadCount
-        defer { Fluxion.threadCount = saved }
+        let saved = Runtime.threadCount
+        defer { Runtime.threadCount = saved }
         for threads in [1, 2] {
-            Fluxion.threadCount = threads
+            Runtime.threadCount = threads
             for act in [MLPActivation.relu, .tanh, .silu] {
                 for (lead, sizes) in [([70], [3, 16, 20, 2]), ([1], [2, 8, 4]), ([2, 35], [5, 33, 7]), ([64], [4, 9])] {
                     for (dtype, tol) in [(DType.float32, 2e-5), (.float64, 1e-12)] {

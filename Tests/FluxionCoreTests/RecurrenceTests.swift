@@ -22,11 +22,11 @@ final class RecurrenceTests: XCTestCase {
     }
 
     func testFusedMatchesReference() {
-        let saved = Fluxion.threadCount
-        defer { Fluxion.threadCount = saved }
+        let saved = Runtime.threadCount
+        defer { Runtime.threadCount = saved }
         // One thread and two (two blocks of sequences, split unevenly at batch 19).
         for (threads, batch) in [(1, 3), (2, 3), (2, 19)] {
-        Fluxion.threadCount = threads
+        Runtime.threadCount = threads
         for (dtype, tol) in [(DType.float64, 1e-12), (.float32, 2e-5)] {
             for hidden in [11, 16] {  // a SIMD tail and whole vectors
                 let x = inputs(dtype, batch: batch, hidden: hidden)
@@ -75,10 +75,10 @@ final class RecurrenceTests: XCTestCase {
                                                    hidden: x[4], cell: x[5])
             return [r.outputs, r.hidden, r.cell]
         }
-        let saved = Fluxion.threadCount
-        defer { Fluxion.threadCount = saved }
+        let saved = Runtime.threadCount
+        defer { Runtime.threadCount = saved }
         for (threads, batch) in [(1, 3), (2, 3), (2, 19)] {
-            Fluxion.threadCount = threads
+            Runtime.threadCount = threads
             for hidden in [11, 16] {
                 for bias in [true, false] {
                     let x = sequenceInputs(.float32, batch: batch, hidden: hidden)

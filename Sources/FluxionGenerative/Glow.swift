@@ -55,7 +55,7 @@ public struct ActNorm: FlowLayer {
 ///
 /// P (a permutation) and sign are fixed; L (strictly lower), U (strictly upper) and log s are
 /// learned. Initialised from a random rotation (QR of a Gaussian matrix) decomposed with partial
-/// pivoting. The determinant costs O(C) instead of O(C³). The inverse uses W⁻¹ computed in Float64.
+/// pivoting. The determinant costs O(C) instead of O(C³). The inverse applies W⁻¹ = U⁻¹L⁻¹Pᵀ (`inverseWeight`).
 /// Shapes: x [N, C, H, W], or [N, C] (an invertible linear map of vectors). Reference: Kingma & Dhariwal 2018 §3.2.
 public struct InvertibleConv1x1: FlowLayer {
     public var lower: Tensor
@@ -111,12 +111,24 @@ public struct InvertibleConv1x1: FlowLayer {
         return (applyMatrix(weight, x), (logScale.sum() * hw).expanded(to: [x.shape[0]]))
     }
 
-    public func inverse(_ y: Tensor) -> Tensor {
+    /// W⁻¹ = U⁻¹ L⁻¹ Pᵀ, differentiable in L, U and log s to every order (so the inverse pass can be
+    /// trained through, e.g. for a reverse-KL objective). A unit triangular factor I + N has N
+    /// nilpotent (Nᶜ = 0), so its inverse is the finite Neumann sum Σ_{k<C} (−N)ᵏ, evaluated in
+    /// Horner form with C − 1 small products; U = D(I + D⁻¹M) with D = diag(sign · exp(log s)).
+    public var inverseWeight: Tensor {
         let c = logScale.count
-        let w = withoutDerivatives { weight.scalars }
-        let inv = Self.invert(w, c)
-        return applyMatrix(Tensor(inv, shape: [c, c], dtype: y.dtype), y)
+        func unitTriangularInverse(_ n: Tensor) -> Tensor {
+            var s = identity
+            for _ in 1..<Swift.max(c, 1) { s = identity - n.matmul(s) }
+            return s
+        }
+        let d = sign * logScale.exp()
+        let lowerInverse = unitTriangularInverse(lower * lowerMask)
+        let upperInverse = unitTriangularInverse(upper * lowerMask.transposed() / d.unsqueezed(axis: 1)) / d.unsqueezed(axis: 0)
+        return upperInverse.matmul(lowerInverse).matmul(permutation.transposed())
     }
+
+    public func inverse(_ y: Tensor) -> Tensor { applyMatrix(inverseWeight, y) }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         body(Self.join(prefix, "lower"), &lower)
@@ -167,27 +179,5 @@ public struct InvertibleConv1x1: FlowLayer {
         var p = [Double](repeating: 0, count: c * c)
         for k in 0..<c { p[perm[k] * c + k] = 1 }
         return (p, l, u)
-    }
-
-    /// The inverse of a c×c matrix by Gauss–Jordan elimination with partial pivoting.
-    static func invert(_ a: [Double], _ c: Int) -> [Double] {
-        var m = a
-        var inv = [Double](repeating: 0, count: c * c)
-        for i in 0..<c { inv[i * c + i] = 1 }
-        for k in 0..<c {
-            var pivot = k
-            for i in k..<c where Swift.abs(m[i * c + k]) > Swift.abs(m[pivot * c + k]) { pivot = i }
-            if pivot != k {
-                for j in 0..<c { m.swapAt(k * c + j, pivot * c + j); inv.swapAt(k * c + j, pivot * c + j) }
-            }
-            let d = m[k * c + k]
-            for j in 0..<c { m[k * c + j] /= d; inv[k * c + j] /= d }
-            for i in 0..<c where i != k {
-                let f = m[i * c + k]
-                if f == 0 { continue }
-                for j in 0..<c { m[i * c + j] -= f * m[k * c + j]; inv[i * c + j] -= f * inv[k * c + j] }
-            }
-        }
-        return inv
     }
 }

@@ -94,3 +94,19 @@ extension Tensor {
         return Tensor.randomNormal(shape: shape, dtype: .float64, using: &rng)
     }
 }
+
+/// Every `Tensor` stored in `value` (through structs, enums, optionals, arrays and existentials),
+/// with the path of property labels that leads to it: for tests that check a parameter listing
+/// against what a layer actually stores (reflection in tests only; the library never reflects).
+public func storedTensors(_ value: Any, path: String = "", depth: Int = 0) -> [(path: String, tensor: Tensor)] {
+    if let t = value as? Tensor { return [(path, t)] }
+    guard depth < 64 else { return [] }
+    let mirror = Mirror(reflecting: value)
+    if mirror.displayStyle == .class { return [] }   // storage and caches, not parameters
+    var out: [(path: String, tensor: Tensor)] = []
+    for (i, child) in mirror.children.enumerated() {
+        let label = child.label ?? String(i)
+        out += storedTensors(child.value, path: path.isEmpty ? label : path + "." + label, depth: depth + 1)
+    }
+    return out
+}

@@ -32,7 +32,12 @@ func perturbedLayer(_ layer: any FlowLayer) -> any FlowLayer { perturbed(layer) 
 
 final class FlowLayerTests: XCTestCase {
     /// The layers under test, in Float64, with a per-sample input shape each.
-    func layers() -> [(String, any FlowLayer, [Int])] {
+    func layers() -> [(String, any FlowLayer, [Int])] { Self.layers() }
+    func input(_ shape: [Int], count: Int = 3, seed: UInt64 = 11, unit: Bool = false) -> Tensor {
+        Self.input(shape, count: count, seed: seed, unit: unit)
+    }
+
+    static func layers() -> [(String, any FlowLayer, [Int])] {
         var rng = SeededGenerator(seed: 3)
         var out: [(String, any FlowLayer, [Int])] = []
         out.append(("additive coupling (paper)", AdditiveCoupling(dimension: 6, hiddenSize: 8, hiddenLayers: 2, dtype: .float64, using: &rng), [6]))
@@ -54,7 +59,7 @@ final class FlowLayerTests: XCTestCase {
         return out.map { ($0.0, perturbedLayer($0.1), $0.2) }
     }
 
-    func input(_ shape: [Int], count: Int = 3, seed: UInt64 = 11, unit: Bool = false) -> Tensor {
+    static func input(_ shape: [Int], count: Int = 3, seed: UInt64 = 11, unit: Bool = false) -> Tensor {
         var rng = SeededGenerator(seed: seed)
         if unit { return Tensor.randomUniform(shape: [count] + shape, low: 0.05, high: 0.95, dtype: .float64, using: &rng) }
         return Tensor.randomNormal(shape: [count] + shape, dtype: .float64, using: &rng)
@@ -110,7 +115,7 @@ final class FlowLayerTests: XCTestCase {
             let x = input([c, 3, 2], count: 2)
             XCTAssertEqual(conv.forward(x).logDeterminant.scalars[1], 6 * dense, accuracy: 1e-9)
             // W⁻¹ used by the inverse is the inverse.
-            let product = Tensor(InvertibleConv1x1.invert(w, c), shape: [c, c], dtype: .float64).matmul(conv.weight)
+            let product = conv.inverseWeight.matmul(conv.weight)
             let identityError = zip(product.scalars, Tensor.eye(c, dtype: .float64).scalars).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(identityError, 1e-12)
         }

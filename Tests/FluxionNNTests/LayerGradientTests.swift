@@ -50,6 +50,34 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// The recurrent layers (Float64: the composite reference of the fused LSTM) and the cells.
+    func testRecurrentLayersAndCells() {
+        var rng = SeededGenerator(seed: 8)
+        for kind in [RecurrentKind.rnnTanh, .lstm, .gru] {
+            check("Recurrent \(kind)", Recurrent(kind, inputSize: 3, hiddenSize: 4, layerCount: 2, dtype: .float64, using: &rng), inputShape: [2, 4, 3])
+            check("Recurrent \(kind) bidirectional", Recurrent(kind, inputSize: 3, hiddenSize: 3, bidirectional: true, dtype: .float64, using: &rng),
+                  inputShape: [2, 3, 3])
+        }
+        let h = Tensor.testInput([2, 4], seed: 21), c = Tensor.testInput([2, 4], seed: 22)
+        func cell<C: RecurrentCell>(_ name: String, _ cell: C, state: @escaping ([Tensor]) -> C.State, flatten: @escaping (C.State) -> [Tensor],
+                                    stateInputs: [Tensor]) {
+            let params = cell.namedParameters.map(\.value)
+            let x = Tensor.testInput([2, 3], seed: 23)
+            let n = stateInputs.count
+            let f: ([Tensor]) -> Tensor = { xs in
+                var i = 1 + n
+                let l = cell.mapParameters { _, _ in defer { i += 1 }; return xs[i] }
+                let (output, next) = l.step(xs[0], state(Array(xs[1...n])))
+                return Tensor.concatenate([output.flattened()] + flatten(next).map { $0.flattened() }, axis: 0)
+            }
+            for failure in GradientCheck.check(f, at: [x] + stateInputs + params, label: name) { XCTFail(failure) }
+        }
+        cell("LSTMCell", LSTMCell(inputSize: 3, hiddenSize: 4, dtype: .float64, using: &rng), state: { ($0[0], $0[1]) }, flatten: { [$0.h, $0.c] },
+             stateInputs: [h, c])
+        cell("GRUCell", GRUCell(inputSize: 3, hiddenSize: 4, dtype: .float64, using: &rng), state: { $0[0] }, flatten: { [$0] }, stateInputs: [h])
+        cell("RNNCell", RNNCell(inputSize: 3, hiddenSize: 4, dtype: .float64, using: &rng), state: { $0[0] }, flatten: { [$0] }, stateInputs: [h])
+    }
+
     func testEmbeddingGradient() {
         var rng = SeededGenerator(seed: 1)
         let table = Embedding(count: 5, embeddingSize: 3, dtype: .float64, using: &rng)

@@ -2,14 +2,16 @@
 // release user would see "Illegal instruction" and nothing else. Fluxion's checks must name the
 // operation, the shapes and the argument in every build: inside this module these shadow the
 // standard ones and always print the message (it is still built only when the check fails).
+// They have `package` access: the other Fluxion modules use these two (one helper for all), and
+// code outside the package keeps the standard ones.
 
 @usableFromInline @inline(__always)
-func precondition(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = String(),
+package func precondition(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = String(),
                   file: StaticString = #file, line: UInt = #line) {
     if _slowPath(!condition()) { fatalError(message(), file: file, line: line) }
 }
 
 @usableFromInline
-func preconditionFailure(_ message: @autoclosure () -> String = String(), file: StaticString = #file, line: UInt = #line) -> Never {
+package func preconditionFailure(_ message: @autoclosure () -> String = String(), file: StaticString = #file, line: UInt = #line) -> Never {
     fatalError(message(), file: file, line: line)
 }

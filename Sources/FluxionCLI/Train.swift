@@ -96,31 +96,36 @@ struct Train: ParsableCommand {
     func checkFamilyOptions(_ model: String, sequence isSequence: Bool) throws -> String {
         let g = generative, s = sequence
         if isSequence {
-            let stray = [("--data", g.data != nil), ("--hidden", g.hidden != nil), ("--layers", g.layers != nil), ("--depth", g.depth != nil),
-                         ("--levels", g.levels != nil), ("--prior", g.prior != nil), ("--variant", g.variant != nil)].filter(\.1).map(\.0)
-            if let first = stray.first { throw ValidationError("\(first) is an option of the generative models; \(model) takes --task and the sequence options") }
+            try reject([("--data", g.data != nil), ("--hidden", g.hidden != nil), ("--layers", g.layers != nil), ("--depth", g.depth != nil),
+                        ("--levels", g.levels != nil), ("--prior", g.prior != nil), ("--variant", g.variant != nil)],
+                       "an option of the generative models; \(model) takes --task and the sequence options")
             guard let task = s.task else { throw ValidationError("\(model) trains on a sequence task: give --task (\(RunDataset.taskNames.joined(separator: ", ")))") }
             guard RunDataset.taskNames.contains(task) else {
                 throw ValidationError("unknown task '\(task)'; known: \(RunDataset.taskNames.joined(separator: ", "))")
             }
             if task == "chars" && s.text == nil { throw ValidationError("--task chars needs --text FILE") }
             if task != "chars" && s.text != nil { throw ValidationError("--text applies to --task chars only") }
-            for (name, value) in [("--length", s.length), ("--width", s.width), ("--state-size", s.stateSize), ("--blocks", s.blocks), ("--heads", s.heads)] {
-                if let value, value < 1 { throw ValidationError("\(name) must be positive, got \(value)") }
-            }
+            try requirePositive([("--length", s.length), ("--width", s.width), ("--state-size", s.stateSize), ("--blocks", s.blocks), ("--heads", s.heads)])
             return task
         }
-        let stray = [("--task", s.task != nil), ("--length", s.length != nil), ("--text", s.text != nil), ("--width", s.width != nil),
-                     ("--state-size", s.stateSize != nil), ("--blocks", s.blocks != nil), ("--heads", s.heads != nil)].filter(\.1).map(\.0)
-        if let first = stray.first { throw ValidationError("\(first) is an option of the sequence models; \(model) takes --data and the generative options") }
+        try reject([("--task", s.task != nil), ("--length", s.length != nil), ("--text", s.text != nil), ("--width", s.width != nil),
+                    ("--state-size", s.stateSize != nil), ("--blocks", s.blocks != nil), ("--heads", s.heads != nil)],
+                   "an option of the sequence models; \(model) takes --data and the generative options")
         guard let data = g.data else { throw ValidationError("give --data NAME (\(RunDataset.names.joined(separator: ", ")))") }
         guard RunDataset.names.contains(data) else {
             throw ValidationError("unknown data '\(data)'; known: \(RunDataset.names.joined(separator: ", "))")
         }
-        for (name, value) in [("--hidden", g.hidden), ("--layers", g.layers), ("--depth", g.depth), ("--levels", g.levels)] {
-            if let value, value < 1 { throw ValidationError("\(name) must be positive, got \(value)") }
-        }
+        try requirePositive([("--hidden", g.hidden), ("--layers", g.layers), ("--depth", g.depth), ("--levels", g.levels)])
         return data
+    }
+
+    /// Throws for the first flag given that belongs to the other family.
+    func reject(_ flags: [(String, Bool)], _ why: String) throws {
+        if let first = flags.first(where: \.1) { throw ValidationError("\(first.0) is \(why)") }
+    }
+
+    func requirePositive(_ values: [(String, Int?)]) throws {
+        for (name, value) in values { if let value, value < 1 { throw ValidationError("\(name) must be positive, got \(value)") } }
     }
 
     func configuration(sequence isSequence: Bool) throws -> RunConfiguration {

@@ -104,6 +104,10 @@ public struct CheckpointStore: Sendable {
 
     /// The verified files of one checkpoint.
     public struct Checkpoint: Sendable {
+        /// A checkpoint's files as given (e.g. verified by `read(step:)`, or built in memory).
+        public init(step: Int, folder: String, files: [String: Data]) {
+            self.step = step; self.folder = folder; self.files = files
+        }
         public let step: Int
         /// The checkpoint's folder (names files in error messages).
         public let folder: String
@@ -169,24 +173,25 @@ public struct CheckpointStore: Sendable {
     }
 
     /// `manifest.json`: one line of JSON, then `sha256 <digest of that line>`.
-    struct Manifest: Codable, Equatable {
-        struct Entry: Codable, Equatable {
-            var name: String
-            var bytes: Int
-            var sha256: String
+    public struct Manifest: Codable, Equatable, Sendable {
+        public struct Entry: Codable, Equatable, Sendable {
+            public var name: String
+            public var bytes: Int
+            public var sha256: String
         }
-        var format: String
-        var step: Int
-        var files: [Entry]
+        public var format: String
+        public var step: Int
+        public var files: [Entry]
 
-        func encoded() throws -> Data {
+        public func encoded() throws -> Data {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let body = try encoder.encode(self)
             return body + Data("\nsha256 \(SHA256.hexDigest(body))\n".utf8)
         }
 
-        static func decode(_ data: Data, path: String) throws -> Manifest {
+        /// Parses and checks a manifest (its checksum line, format, names, sizes, digests' form).
+        public static func decode(_ data: Data, path: String) throws -> Manifest {
             let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             guard lines.count == 3, lines[2].isEmpty, lines[1].starts(with: Data("sha256 ".utf8)) else {
                 throw FluxionError(.malformed, file: path, "not a checkpoint manifest (expected a JSON line and a sha256 line)")

@@ -150,32 +150,46 @@ public struct TrainingRun<M: RunModel> {
         let data = try RunDataset.load(config, sequence: M.trainsOnSequenceTasks, requireText: requireData)
         let store = try CheckpointStore(folder: path(folder, "checkpoints"), keep: config.keepCheckpoints ?? 2)
         var notices: [String] = []
-        var run = try store.newest(notices: &notices) { checkpoint -> TrainingRun in
-            func tensors(_ name: String) throws -> SafeTensors.File {
-                try SafeTensors.decode(checkpoint.data(name), path: checkpoint.path(name))
-            }
-            var model = try M(configuration: config, data: data)
-            try model.load(from: tensors("model.safetensors"), path: checkpoint.path("model.safetensors"))
-            var optimizer = Adam(learningRate: config.learningRate)
-            try optimizer.loadState(from: tensors("optimizer.safetensors"), path: checkpoint.path("optimizer.safetensors"), for: model)
-            let state: RunState
-            do { state = try JSONDecoder().decode(RunState.self, from: checkpoint.data("state.json")) } catch let e as FluxionError { throw e } catch {
-                throw FluxionError(.malformed, file: checkpoint.path("state.json"), "not a valid run state (\(error))")
-            }
-            try state.check(step: checkpoint.step, configuration: config, data: data, file: checkpoint.path("state.json"))
-            guard optimizer.stepCount == state.step else {
-                throw FluxionError(.malformed, file: checkpoint.path("optimizer.safetensors"), "records step \(optimizer.stepCount), the run state step \(state.step)")
-            }
-            let metrics = String(decoding: try checkpoint.data("metrics.jsonl"), as: UTF8.self).split(separator: "\n").map(String.init)
-            let bestModel = checkpoint.files["best.safetensors"]
-            if best, let bestModel {
-                try model.load(from: SafeTensors.decode(bestModel, path: checkpoint.path("best.safetensors")), path: checkpoint.path("best.safetensors"))
-            }
-            return try TrainingRun(folder: folder, configuration: config, data: data, model: model, optimizer: optimizer, state: state,
-                                   metrics: metrics, bestModel: bestModel)
+        var run = try store.newest(notices: &notices) { checkpoint in
+            try restore(checkpoint, configuration: config, data: data, folder: folder, best: best)
         }
         run.notices = notices
         return run
+    }
+
+    /// The run a checkpoint's files describe, every file checked against the configuration and
+    /// the model before anything is adopted: the model's and best model's tensors (names, shapes,
+    /// dtypes), the optimiser state against the model, the run state against the checkpoint's
+    /// step and the data. A problem throws an error naming the file.
+    public static func restore(_ checkpoint: CheckpointStore.Checkpoint, configuration config: RunConfiguration, data: RunDataset,
+                               folder: String, best: Bool = false) throws -> TrainingRun {
+        func tensors(_ name: String) throws -> SafeTensors.File {
+            try SafeTensors.decode(checkpoint.data(name), path: checkpoint.path(name))
+        }
+        var model = try M(configuration: config, data: data)
+        try model.load(from: tensors("model.safetensors"), path: checkpoint.path("model.safetensors"))
+        var optimizer = Adam(learningRate: config.learningRate)
+        try optimizer.loadState(from: tensors("optimizer.safetensors"), path: checkpoint.path("optimizer.safetensors"), for: model)
+        let state: RunState
+        do { state = try JSONDecoder().decode(RunState.self, from: checkpoint.data("state.json")) } catch let e as FluxionError { throw e } catch {
+            throw FluxionError(.malformed, file: checkpoint.path("state.json"), "not a valid run state (\(error))")
+        }
+        try state.check(step: checkpoint.step, configuration: config, data: data, file: checkpoint.path("state.json"))
+        guard optimizer.stepCount == state.step else {
+            throw FluxionError(.malformed, file: checkpoint.path("optimizer.safetensors"), "records step \(optimizer.stepCount), the run state step \(state.step)")
+        }
+        guard let metricsText = String(data: try checkpoint.data("metrics.jsonl"), encoding: .utf8) else {
+            throw FluxionError(.malformed, file: checkpoint.path("metrics.jsonl"), "not UTF-8 text")
+        }
+        let metrics = metricsText.split(separator: "\n").map(String.init)
+        let bestModel = checkpoint.files["best.safetensors"]
+        if let bestModel {
+            var kept = model
+            try kept.load(from: SafeTensors.decode(bestModel, path: checkpoint.path("best.safetensors")), path: checkpoint.path("best.safetensors"))
+            if best { model = kept }
+        }
+        return try TrainingRun(folder: folder, configuration: config, data: data, model: model, optimizer: optimizer, state: state,
+                               metrics: metrics, bestModel: bestModel)
     }
 
     /// Sets the step budget of a resumed run (rewrites config.json); it must exceed the steps done.

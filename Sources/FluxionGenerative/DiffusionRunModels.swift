@@ -100,6 +100,7 @@ public struct DDPMRunModel: RunModel {
             throw FluxionError(.invalidArgument, "sampler must be ancestral, ddim or an ODE solver for the PF-ODE, got '\(sampler)'")
         }
         sampleSteps = try c.integer("sample_steps", default: sampler == "ancestral" ? steps : 50)
+        guard (1...1_000_000).contains(sampleSteps) else { throw FluxionError(.invalidArgument, "sample_steps must be in 1...1000000, got \(sampleSteps)") }
     }
 
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
@@ -174,7 +175,7 @@ public struct RectifiedFlowRunModel: RunModel {
         sigmaMin = try c.number("sigma_min", default: 0)
         guard shift > 0, sigmaMin >= 0, sigmaMin < 1 else { throw FluxionError(.invalidArgument, "shift must be positive and sigma_min in [0, 1)") }
         let steps = try c.integer("sample_steps", default: 100)
-        guard steps >= 1 else { throw FluxionError(.invalidArgument, "sample_steps must be positive") }
+        guard (1...1_000_000).contains(steps) else { throw FluxionError(.invalidArgument, "sample_steps must be in 1...1000000, got \(steps)") }
         solver = ODESolver(method: try odeMethod(c.options["solver"] ?? "euler"), steps: steps)
         if let path = c.options["reflow_pairs"] {
             let file = try SafeTensors.read(path)
@@ -253,7 +254,7 @@ public struct CNFRunModel: RunModel {
     public init(configuration c: RunConfiguration, data: RunDataset) throws {
         let trace: TraceEstimator
         let probes = try c.integer("probes", default: 1)
-        guard probes >= 1 else { throw FluxionError(.invalidArgument, "probes must be positive") }
+        guard (1...64).contains(probes) else { throw FluxionError(.invalidArgument, "probes must be in 1...64, got \(probes)") }
         switch c.options["trace"] ?? "exact" {
         case "exact": trace = .exact
         case "rademacher": trace = .hutchinson(probes: probes, distribution: .rademacher)
@@ -262,7 +263,7 @@ public struct CNFRunModel: RunModel {
         }
         flow = ContinuousNormalizingFlow(model: try makeNetwork(c, dimension: 2), trace: trace)
         let steps = try c.integer("train_steps", default: 4)
-        guard steps >= 1 else { throw FluxionError(.invalidArgument, "train_steps must be positive") }
+        guard (1...100_000).contains(steps) else { throw FluxionError(.invalidArgument, "train_steps must be in 1...100000, got \(steps)") }
         let method = try odeMethod(c.options["train_solver"] ?? "rk4")
         guard method != .dopri5 else { throw FluxionError(.invalidArgument, "train_solver must be a fixed-step method (dopri5 is for evaluation)") }
         trainSolver = ODESolver(method: method, steps: steps)

@@ -84,19 +84,17 @@ public struct RunDataset {
     /// The sequence task a configuration names (`data`), with its options.
     static func makeTask(_ c: RunConfiguration, requireText: Bool) throws -> any SequenceTask {
         let length = try c.options["length"].map { _ in try c.count("length", default: 0, in: 1...1 << 20) }
+        /// The length option (or the task's default), at least `minimum`.
+        func lengthOption(default fallback: Int, minimum: Int) throws -> Int {
+            let n = length ?? fallback
+            guard n >= minimum else { throw FluxionError(.invalidArgument, "length of the \(c.data) task must be at least \(minimum), got \(n)") }
+            return n
+        }
         switch c.data {
-        case "copying":
-            guard (length ?? 20) >= 1 else { throw FluxionError(.invalidArgument, "length must be positive") }
-            return CopyingTask(symbols: 10, delay: length ?? 20)
-        case "adding":
-            guard (length ?? 100) >= 2 else { throw FluxionError(.invalidArgument, "length of the adding task must be at least 2") }
-            return AddingTask(length: length ?? 100)
-        case "selective-copying":
-            guard (length ?? 32) >= 4 else { throw FluxionError(.invalidArgument, "length (the spread) of selective copying must be at least 4") }
-            return SelectiveCopyingTask(symbols: 4, spread: length ?? 32)
-        case "induction-heads":
-            guard (length ?? 32) >= 4 else { throw FluxionError(.invalidArgument, "length of induction heads must be at least 4") }
-            return InductionHeadsTask(length: length ?? 32)
+        case "copying": return CopyingTask(symbols: 10, delay: try lengthOption(default: 20, minimum: 1))
+        case "adding": return AddingTask(length: try lengthOption(default: 100, minimum: 2))
+        case "selective-copying": return SelectiveCopyingTask(symbols: 4, spread: try lengthOption(default: 32, minimum: 4))
+        case "induction-heads": return InductionHeadsTask(length: try lengthOption(default: 32, minimum: 4))
         case "digits":
             guard length == nil || length == 64 else { throw FluxionError(.invalidArgument, "the digits task has length 64 (8×8 pixels); drop length") }
             return try SequentialDigitsTask()

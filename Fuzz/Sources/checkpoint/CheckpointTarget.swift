@@ -11,7 +11,9 @@ import FuzzSupport
 struct Fixture {
     let configuration: RunConfiguration
     let data: RunDataset
-    let files: [String: Data]
+    /// The valid files as byte arrays: LeakSanitizer cannot follow the references that Data packs
+    /// into its enum representation, so a global holding Data would be reported as a leak.
+    let files: [String: [UInt8]]
     static let names = ["model.safetensors", "optimizer.safetensors", "state.json", "metrics.jsonl", "best.safetensors"]
 
     static let shared: Fixture = {
@@ -23,7 +25,7 @@ struct Fixture {
                                  options: ["hidden": "4", "layers": "2"]), folder: folder)
             _ = try run.train()
             let checkpoint = try CheckpointStore(folder: folder + "/checkpoints").read(step: 1)
-            var files = checkpoint.files
+            var files = checkpoint.files.mapValues { [UInt8]($0) }
             files["best.safetensors"] = files["model.safetensors"]
             return Fixture(configuration: run.configuration, data: run.data, files: files)
         } catch {
@@ -32,12 +34,19 @@ struct Fixture {
     }()
 }
 
+/// libFuzzer calls this once before any input: the fixture's allocations are not an input's leak.
+@_cdecl("LLVMFuzzerInitialize")
+public func initializeCheckpointFixture(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
+    _ = Fixture.shared
+    return 0
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCheckpoint(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let fixture = Fixture.shared
     let data = fuzzData(bytes, count)
     guard let selector = data.first else { return 0 }
-    var files = fixture.files
+    var files = fixture.files.mapValues { Data($0) }
     let name = Fixture.names[Int(selector) % Fixture.names.count]
     files[name] = Data(data.dropFirst())
     if selector >= 128 { files[name] = nil }   // a file missing from the checkpoint

@@ -43,7 +43,7 @@ trap 'rm -rf "$scratch"' EXIT
 summary=()
 failed=0
 for t in "${targets[@]}"; do
-    [ -x "$bin/$t" ] || { echo "no fuzz target '$t' (expected $bin/$t)" >&2; exit 2; }
+    [ -x "$bin/$t" ] || { echo "no fuzz target '$t' was built: is it in fuzzTargets in Fuzz/Package.swift?" >&2; exit 2; }
     mkdir -p "$scratch/$t" "artifacts/$t"
     [ -d "corpus/$t" ] && cp -R "corpus/$t/." "$scratch/$t/"
     args=(-max_total_time="$duration" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1

@@ -271,6 +271,9 @@ final class ReaderValidationTests: XCTestCase {
         expectNPY(shaped("(,)"), .malformed, "unsupported value")
         expectNPY(shaped("((2, 3),)"), .malformed, "nested tuples are not supported")
         expectNPY(shaped("[2, 3]"), .malformed, "unsupported value")
+        // found by the npy fuzz target in the old reader, which sliced from '(' to the first ')' and trapped
+        expectNPY(shaped(")2, 3("), .malformed, "unsupported value")
+        expectNPY(npy("{'descr': '<f8', 'fortran_order': False, 'shape': \u{1}1, 0, 2, [1), }"), .malformed, "header is not a Python dict literal")
     }
 
     func testNPYBodyProblems() {

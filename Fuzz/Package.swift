@@ -9,7 +9,7 @@ import Foundation  // URL, for the dependency name below
 // here (run.sh runs every folder under Sources/ except FuzzSupport). The list is explicit rather
 // than read from Sources/: SwiftPM caches the evaluated manifest by its text and would not notice
 // a new folder.
-let fuzzTargets = ["json", "npy", "safetensors"]
+let fuzzTargets = ["checkpoint", "json", "manifest", "npy", "safetensors"]
 
 let settings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 // SwiftPM names a path dependency after its folder (the checkout's name, which varies), not after

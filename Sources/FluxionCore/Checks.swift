@@ -5,13 +5,13 @@
 // They have `package` access: the other Fluxion modules use these two (one helper for all), and
 // code outside the package keeps the standard ones.
 
-@usableFromInline @inline(__always)
+@inlinable @inline(__always)
 package func precondition(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = String(),
                   file: StaticString = #file, line: UInt = #line) {
     if _slowPath(!condition()) { fatalError(message(), file: file, line: line) }
 }
 
-@usableFromInline
+@inlinable
 package func preconditionFailure(_ message: @autoclosure () -> String = String(), file: StaticString = #file, line: UInt = #line) -> Never {
     fatalError(message(), file: file, line: line)
 }

@@ -44,3 +44,24 @@ public func assertClose(_ actual: Tensor, _ expected: Tensor, relativeTolerance:
         XCTFail("\(message): element \(worst) is \(a[worst]), expected \(e[worst]) (shape \(actual.shape))", file: file, line: line)
     }
 }
+
+/// Expects `body` to throw a `FluxionError` of `kind` whose description contains every one of
+/// `texts` (the file, the tensor, the problem); anything else fails the test at the caller's line.
+public func expectError(_ kind: FluxionError.Kind, containing texts: [String], file: StaticString = #filePath, line: UInt = #line,
+                        _ body: () throws -> Void) {
+    do {
+        try body()
+        XCTFail("expected a \(kind) error containing \(texts)", file: file, line: line)
+    } catch let e as FluxionError {
+        XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
+        for text in texts { XCTAssertTrue(e.description.contains(text), "\"\(e)\" should contain \"\(text)\"", file: file, line: line) }
+    } catch {
+        XCTFail("unexpected error \(error)", file: file, line: line)
+    }
+}
+
+/// `expectError(_:containing:_:)` with one expected text.
+public func expectError(_ kind: FluxionError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line,
+                        _ body: () throws -> Void) {
+    expectError(kind, containing: [text], file: file, line: line, body)
+}

@@ -3,6 +3,7 @@ import Foundation
 import FluxionGenerative
 import FluxionData
 import FluxionOptim
+import _FluxionTestSupport
 
 /// The one run system: damaged checkpoints are detected, named and passed over; mismatched
 /// optimiser and generator state throw specific errors; sequence runs resume exactly and
@@ -21,19 +22,6 @@ final class RunSystemTests: XCTestCase {
                              options: ["hidden": "8", "layers": "2"]), folder: folder)
         _ = try run.train()
         return run
-    }
-
-    func expectError(_ kind: FluxionError.Kind?, containing texts: [String], file: StaticString = #filePath, line: UInt = #line,
-                     _ body: () throws -> Void) {
-        do {
-            try body()
-            XCTFail("expected an error containing \(texts)", file: file, line: line)
-        } catch let e as FluxionError {
-            if let kind { XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line) }
-            for text in texts { XCTAssertTrue(e.description.contains(text), "\"\(e)\" should contain \"\(text)\"", file: file, line: line) }
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
     }
 
     /// Every file of the newest checkpoint, truncated or with a flipped byte at 20 positions: the

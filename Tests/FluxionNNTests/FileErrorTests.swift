@@ -20,18 +20,6 @@ final class FileErrorTests: XCTestCase {
         return MLP(sizes: [3, 4, 2], using: &rng)
     }
 
-    func expectError(_ kind: FluxionError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-        do {
-            try body()
-            XCTFail("expected a \(kind) error", file: file, line: line)
-        } catch let e as FluxionError {
-            XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
-            XCTAssertTrue(e.description.contains(text), "\"\(e)\" should contain \"\(text)\"", file: file, line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-    }
-
     func testRoundTripAndMetadata() throws {
         let m = model()
         try m.save(to: path("m.safetensors"), metadata: ["note": "hello"])

@@ -7,18 +7,6 @@ import _FluxionTestSupport
 /// file, the tensor (where there is one) and the problem; none may trap. Everything is decoded from
 /// memory (the `path` argument names the file), so the suite runs in milliseconds.
 final class ReaderValidationTests: XCTestCase {
-    func expectError(_ kind: FluxionError.Kind, containing text: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-        do {
-            try body()
-            XCTFail("expected a \(kind) error", file: file, line: line)
-        } catch let e as FluxionError {
-            XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
-            XCTAssertTrue(e.description.contains(text), "\"\(e)\" should contain \"\(text)\"", file: file, line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-    }
-
     // MARK: safetensors
 
     /// A safetensors file: the 8-byte length, `header` as it is (no padding), then `body`.

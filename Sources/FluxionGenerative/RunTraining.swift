@@ -88,12 +88,14 @@ public struct TrainingRun<M: RunModel> {
         }
         let data = try data ?? RunDataset.load(config, sequence: M.trainsOnSequenceTasks)
         try M.resolve(&config, data: data)
-        _ = try M(configuration: config, data: data)   // options are checked before anything is written
+        // The whole run is built (every option checked) before anything is written, so a bad
+        // option leaves no half-made run folder behind.
+        let run = try fresh(config, folder: folder, data: data)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw FluxionError(.io, file: folder, "cannot create the run folder: \(error.localizedDescription)")
         }
         try writeConfiguration(config, folder: folder)
-        return try fresh(config, folder: folder, data: data)
+        return run
     }
 
     /// Step 0 of a run whose configuration is resolved: a fresh model, Adam, generator.

@@ -42,7 +42,6 @@ public struct SequenceRunModel: RunModel {
         guard let task = data.task else { throw FluxionError(.invalidArgument, "\(c.model) trains on a sequence task (--task), not on data \(data.name)") }
         let width = try c.count("width", default: 64, in: 1...4096)
         let layers = try c.count("layers", default: 1, in: 1...64)
-        _ = try c.number("clip", default: 1)
         var rng = SeededGenerator(seed: c.seed)
         let outputs: Int
         if case .classes(let n, _) = task.target { outputs = n } else { outputs = 1 }

@@ -44,8 +44,9 @@ struct Sample: ParsableCommand {
         guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000, got \(count)") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be non-negative, got \(temperature)") }
         if let steps, !(1...1_000_000).contains(steps) { throw ValidationError("--steps must be in 1...1000000, got \(steps)") }
-        if let solver, !(ODEMethod.allCases.map(\.rawValue) + ["ancestral", "ddim"]).contains(solver) {
-            throw ValidationError("unknown solver '\(solver)'; known: \((ODEMethod.allCases.map(\.rawValue) + ["ancestral", "ddim"]).joined(separator: ", "))")
+        let solvers = ODEMethod.allCases.map(\.rawValue) + ["ancestral", "ddim"]
+        if let solver, !solvers.contains(solver) {
+            throw ValidationError("unknown solver '\(solver)'; known: \(solvers.joined(separator: ", "))")
         }
         try withRun(folder, best: !last, sequence: false, command: "sample", Visitor(command: self))
     }

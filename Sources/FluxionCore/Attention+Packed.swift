@@ -14,6 +14,13 @@ extension Tensor {
     public static func packedAttention(_ qkv: Tensor, headCount: Int, causal: Bool = true) -> Tensor {
         precondition(qkv.rank == 3 && qkv.shape[2] % (3 * headCount) == 0 && qkv.dtype.isFloatingPoint,
                      "packedAttention: input \(qkv.shape) must be a float [B, T, 3E] with E divisible by \(headCount) heads")
+        return fusedPrimitive([qkv], kernelSupports: true, reference: { xs in
+            [packedAttentionReference(xs[0], headCount: headCount, causal: causal)]
+        }) { packedAttentionKernel(qkv, headCount: headCount, causal: causal) }[0]
+    }
+
+    /// The kernel of `packedAttention` (NOTE(6)).
+    static func packedAttentionKernel(_ qkv: Tensor, headCount: Int, causal: Bool) -> FusedKernel {
         let (b, t, e3) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
         let e = e3 / 3, h = headCount, d = e / headCount
         let scale = 1 / Double(d).squareRoot()
@@ -34,11 +41,9 @@ extension Tensor {
         }
         if qkv.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         let savedOut = out, savedLSE = lse
-        return recordFused([out], [qkv], reference: { xs in
-            [packedAttentionReference(xs[0], headCount: headCount, causal: causal)]
-        }, fastPullback: { gs in
+        return FusedKernel(outputs: [out], pullback: { gs in
             [packedAttentionBackward(gs[0]!.detached, qkv.detached, savedOut, savedLSE, headCount: headCount, causal: causal)]
-        })[0]
+        })
     }
 
     /// `packedAttention` composed of primitives (split, head permutations, `attentionReference`).

@@ -28,6 +28,16 @@ extension Tensor {
         if let keyPadding { precondition(keyPadding.shape == [b, s], "attention: keyPadding \(keyPadding.shape) must be [\(b), \(s)]") }
         if let mask { precondition(mask.shape == [t, s], "attention: mask \(mask.shape) must be [\(t), \(s)]") }
         let scale = scale ?? 1 / Double(d).squareRoot()
+        return fusedPrimitive([q, k, v], kernelSupports: true, reference: { xs in
+            [attentionReference(query: xs[0], key: xs[1], value: xs[2], causal: causal, keyPadding: keyPadding, mask: mask, scale: scale)]
+        }) { attentionKernel(q, k, v, causal: causal, keyPadding: keyPadding, mask: mask, scale: scale) }[0]
+    }
+
+    /// The kernel of `attention` (NOTE(6)).
+    static func attentionKernel(_ q: Tensor, _ k: Tensor, _ v: Tensor, causal: Bool, keyPadding: Tensor?, mask: Tensor?,
+                                scale: Double) -> FusedKernel {
+        let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (s, dv) = (k.shape[2], v.shape[3])
         // The additive bias of one (batch) row block: [T, S], −∞ where masked.
         // Causal or unmasked: the row-blocked kernel (NOTE(7) in Attention+Kernel.swift), no bias.
         let blocked = keyPadding == nil && mask == nil
@@ -60,11 +70,9 @@ extension Tensor {
         }
         if q.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         let savedOut = out, savedLSE = lse
-        return recordFused([out], [q, k, v], reference: { xs in
-            [attentionReference(query: xs[0], key: xs[1], value: xs[2], causal: causal, keyPadding: keyPadding, mask: mask, scale: scale)]
-        }, fastPullback: { gs in
+        return FusedKernel(outputs: [out], pullback: { gs in
             attentionBackward(gs[0]!.detached, q.detached, k.detached, v.detached, savedOut, savedLSE, bias, scale, blockedCausal: blocked ? causal : nil)
-        })[0]
+        })
     }
 
     /// Attention composed of primitives (materialises all scores; the fused primitive's reference).

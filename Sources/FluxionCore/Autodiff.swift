@@ -114,6 +114,8 @@ final class ADContext {
     var checkpointInputs: [Set<ObjectIdentifier>?] = []
     var nextSequence = 0
     var nextLevel = 1
+    /// How often fused primitives ran their kernel and their reference on this thread (NOTE(6); tests).
+    var fusedKernelRuns = 0, fusedReferenceRuns = 0
 
     private static let key: pthread_key_t = {
         var k = pthread_key_t()

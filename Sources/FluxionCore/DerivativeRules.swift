@@ -3,6 +3,24 @@
 // Tensor operations so that derivatives of derivatives work (see Autodiff.swift). `y` is the
 // primitive's output (differentiable), `t[i]` the tangent of input i (nil = zero). Rules of
 // broadcasting binary operations sum the cotangent back to each input's shape.
+//
+// Fused primitives (NOTE(6) in Fused.swift) are not in this table: each runs either its kernel
+// (first-order reverse mode only) or its reference, a composite of the primitives below whose
+// rules then apply. Their first-order kernel pullbacks, file and equation:
+//
+//   Tensor.mlp                   Tensor+MLP.swift                MLPKernel.backward: per-layer GEMMs, dW = Σ_rows δᵀh
+//   Tensor.lstmSequence          Recurrence+LSTMSequence.swift   lstmSequenceBackward: BPTT, [∂W_ih | ∂W_hh] = Σ_t dz_tᵀ·XH_t
+//   Tensor.lstmRecurrence        Recurrence+LSTM.swift           lstmRecurrenceBackward: BPTT through the cell
+//   Tensor.attention             Attention.swift                 attentionBackward: dP = g·Vᵀ, dS = P∘(dP − rowsum(g∘O))
+//   Tensor.packedAttention       Attention+Packed.swift          packedAttentionBackward (the same on strided heads)
+//   Tensor.layerNorm             Tensor+LayerNorm.swift          layerNormBackward: r·(ĝ − mean ĝ − x̂·mean(ĝ·x̂))
+//   Tensor.softmaxCrossEntropy   Tensor+CrossEntropy.swift       softmaxCrossEntropyBackward: g·(softmax − one-hot)
+//   Tensor.silu (Float32)        Tensor+SiLU.swift               g·σ(1 + x(1 − σ)) from the saved σ
+//
+// Their references: mlp → linear and the activation; lstmSequence → linear + lstmRecurrence;
+// lstmRecurrence → lstmRecurrenceReference; attention → attentionReference; packedAttention →
+// packedAttentionReference; layerNorm → layerNormReference; softmaxCrossEntropy → −logSoftmax
+// gathered at the labels; silu → the `silu` rule below.
 
 enum Rules {
     /// A result that carries no derivative (sign, comparisons, masks).

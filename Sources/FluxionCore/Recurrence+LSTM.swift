@@ -101,6 +101,16 @@ extension Tensor {
         precondition(Set([projected.dtype, w.dtype, h0.dtype, c0.dtype]).count == 1 && w.dtype.isFloatingPoint,
                      "lstmRecurrence: all inputs must share one float dtype")
         precondition(steps > 0, "lstmRecurrence: empty sequence \(projected.shape)")
+        let outs = fusedPrimitive([projected, w, h0, c0], kernelSupports: true, reference: { xs in
+            let r = lstmRecurrenceReference(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3])
+            return [r.outputs, r.hidden, r.cell]
+        }) { lstmRecurrenceKernel(projected, recurrentWeight: w, hidden: h0, cell: c0) }
+        return (outs[0], outs[1], outs[2])
+    }
+
+    /// The kernel of `lstmRecurrence` (NOTE(6)).
+    static func lstmRecurrenceKernel(_ projected: Tensor, recurrentWeight w: Tensor, hidden h0: Tensor, cell c0: Tensor) -> FusedKernel {
+        let (batch, steps, n) = (projected.shape[0], projected.shape[1], w.shape[1])
         var hs = Tensor(uninitializedShape: [batch, steps, n], dtype: w.dtype)
         // Saved state is time-major ([T, B, ·]): each step's rows are contiguous (batch-major rows
         // would put every sequence's slice of a step on a different page).
@@ -145,13 +155,9 @@ extension Tensor {
         let ys = [hs, hs.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached,
                   cs.sliced(axis: 0, (steps - 1)..<steps).reshaped(to: [batch, n]).detached]
         let (savedGates, savedCells, savedTanh) = (gates, cs, tanhCs)
-        let outs = recordFused(ys, [projected, w, h0, c0], reference: { xs in
-            let r = lstmRecurrenceReference(xs[0], recurrentWeight: xs[1], hidden: xs[2], cell: xs[3])
-            return [r.outputs, r.hidden, r.cell]
-        }, fastPullback: { gs in
+        return FusedKernel(outputs: ys, pullback: { gs in
             lstmRecurrenceBackward(gs, savedGates, savedCells, savedTanh, hs, w, h0, c0)
         })
-        return (outs[0], outs[1], outs[2])
     }
 
     /// The LSTM recurrence composed of primitives (the fused primitive's reference).

@@ -34,11 +34,16 @@ extension Tensor {
             return [r.outputs, r.hidden, r.cell]
         }
         let all = bias.map { [x, wih, $0, whh, h0, c0] } ?? [x, wih, whh, h0, c0]
-        let ctx = ADContext.current
-        guard x.dtype == .float32, ctx.forwardLevels.isEmpty, ctx.reverseDepth <= 1, ctx.checkpointInputs.isEmpty else {
-            let r = reference(all)
-            return (r[0], r[1], r[2])
+        let outs = fusedPrimitive(all, kernelSupports: x.dtype == .float32, reference: reference) {
+            lstmSequenceKernel(x, inputWeight: wih, bias: bias, recurrentWeight: whh, hidden: h0, cell: c0)
         }
+        return (outs[0], outs[1], outs[2])
+    }
+
+    /// The Float32 kernel of `lstmSequence` (NOTE(6)).
+    static func lstmSequenceKernel(_ x: Tensor, inputWeight wih: Tensor, bias: Tensor?, recurrentWeight whh: Tensor,
+                                   hidden h0: Tensor, cell c0: Tensor) -> FusedKernel {
+        let (batch, steps, inputs, n) = (x.shape[0], x.shape[1], x.shape[2], whh.shape[1])
         let k = inputs + n
         let hs = Tensor(uninitializedShape: [batch, steps, n], dtype: .float32)
         // Saved state, time-major: each step's rows are contiguous.
@@ -90,12 +95,10 @@ extension Tensor {
         let ys = [hs, hs.sliced(axis: 1, (steps - 1)..<steps).reshaped(to: [batch, n]).detached,
                   cs.sliced(axis: 0, (steps - 1)..<steps).reshaped(to: [batch, n]).detached]
         let needX = x.ad?.node != nil
-        let outs = recordFused(ys, all, reference: reference, fastPullback: { gs in
-            let g = lstmSequenceBackward(gs, gates: gates, cells: cs, tanhCells: tanhCs, xh: xh, inputWeight: wihd,
-                                         recurrentWeight: whhd, c0: c0.detached, needX: needX, hasBias: bias != nil)
-            return g
+        return FusedKernel(outputs: ys, pullback: { gs in
+            lstmSequenceBackward(gs, gates: gates, cells: cs, tanhCells: tanhCs, xh: xh, inputWeight: wihd,
+                                 recurrentWeight: whhd, c0: c0.detached, needX: needX, hasBias: bias != nil)
         })
-        return (outs[0], outs[1], outs[2])
     }
 
     /// First-order reverse pass of `lstmSequence` (Float) from its saved state.

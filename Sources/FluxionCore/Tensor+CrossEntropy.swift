@@ -13,6 +13,14 @@ extension Tensor {
         let (rows, c) = (x.shape[0], x.shape[1])
         let raw = labels.int32s
         for v in raw { precondition(v >= 0 && Int(v) < c, "softmaxCrossEntropy: label \(v) out of range 0..<\(c)") }
+        return fusedPrimitive([x], kernelSupports: true, reference: { xs in
+            [-xs[0].logSoftmax(axis: 1).gather(axis: 1, indices: labels.reshaped(to: [rows, 1])).reshaped(to: [rows])]
+        }) { softmaxCrossEntropyKernel(x, raw) }[0]
+    }
+
+    /// The kernel of `softmaxCrossEntropy` (NOTE(6)).
+    static func softmaxCrossEntropyKernel(_ x: Tensor, _ raw: [Int32]) -> FusedKernel {
+        let (rows, c) = (x.shape[0], x.shape[1])
         var loss = Tensor(uninitializedShape: [rows], dtype: x.dtype)
         var lse = Tensor(uninitializedShape: [rows], dtype: x.dtype)
         func run<T: TensorFloat>(_ type: T.Type) {
@@ -30,11 +38,9 @@ extension Tensor {
         }
         if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         let savedLSE = lse
-        return recordFused([loss], [x], reference: { xs in
-            [-xs[0].logSoftmax(axis: 1).gather(axis: 1, indices: labels.reshaped(to: [rows, 1])).reshaped(to: [rows])]
-        }, fastPullback: { gs in
+        return FusedKernel(outputs: [loss], pullback: { gs in
             [softmaxCrossEntropyBackward(gs[0]!.detached, x.detached, raw, savedLSE)]
-        })[0]
+        })
     }
 
     static func softmaxCrossEntropyBackward(_ g: Tensor, _ x: Tensor, _ labels: [Int32], _ lse: Tensor) -> Tensor {

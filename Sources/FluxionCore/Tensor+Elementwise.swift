@@ -75,10 +75,15 @@ extension Tensor {
     public func erf() -> Tensor { Rules.erf(self, mapRaw(Float.erf, Double.erf, "erf")) }
 
     // MARK: Composites
-    /// x·σ(x) (SiLU / swish); a fused primitive.
+    /// x·σ(x) (SiLU / swish). In Float32 first-order training a fused primitive (Tensor+SiLU.swift).
     public func silu() -> Tensor {
-        if dtype == .float32 { return siluSavingSigmoid() }
-        return Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
+        fusedPrimitive([self], kernelSupports: dtype == .float32, reference: { xs in [xs[0].siluPrimitive()] }) {
+            siluKernel()
+        }[0]
+    }
+    /// SiLU as a plain primitive (rule `Rules.silu`): the fused SiLU's reference.
+    func siluPrimitive() -> Tensor {
+        Rules.silu(self, mapVectorized(VectorMath.silu, { $0 >= 0 ? $0 / (1 + Double.exp(-$0)) : $0 * Double.exp($0) / (1 + Double.exp($0)) }, "silu"))
     }
     /// GELU, exact form x·Φ(x) = ½x(1 + erf(x/√2)) (a fused primitive with a vectorised erf), or the tanh approximation
     /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).

@@ -15,6 +15,18 @@ extension Tensor {
         precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape && x.dtype.isFloatingPoint,
                      "layerNorm: input \(x.dtype) \(x.shape) does not end with the normalized shape \(normalizedShape)")
         for p in [weight, bias] { if let p { precondition(p.shape == normalizedShape && p.dtype == x.dtype, "layerNorm: parameter \(p.dtype) \(p.shape) must be \(x.dtype) \(normalizedShape)") } }
+        var inputs = [x]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let hasWeight = weight != nil, hasBias = bias != nil
+        return fusedPrimitive(inputs, kernelSupports: true, reference: { xs in
+            [layerNormReference(xs[0], normalizedShape: normalizedShape, weight: hasWeight ? xs[1] : nil,
+                                bias: hasBias ? xs[hasWeight ? 2 : 1] : nil, epsilon: epsilon)]
+        }) { layerNormKernel(x, normalizedShape: normalizedShape, weight: weight, bias: bias, epsilon: epsilon) }[0]
+    }
+
+    /// The kernel of `layerNorm` (NOTE(6)).
+    static func layerNormKernel(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Double) -> FusedKernel {
         let n = normalizedShape.reduce(1, *)
         let rows = n == 0 ? 0 : x.count / n
         var y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
@@ -57,17 +69,10 @@ extension Tensor {
             } } }
         }
         if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
-        var inputs = [x]
-        if let weight { inputs.append(weight) }
-        if let bias { inputs.append(bias) }
-        let hasWeight = weight != nil, hasBias = bias != nil
-        let savedStats = stats
-        return recordFused([y], inputs, reference: { xs in
-            [layerNormReference(xs[0], normalizedShape: normalizedShape, weight: hasWeight ? xs[1] : nil,
-                                bias: hasBias ? xs[hasWeight ? 2 : 1] : nil, epsilon: epsilon)]
-        }, fastPullback: { gs in
+        let savedStats = stats, hasBias = bias != nil
+        return FusedKernel(outputs: [y], pullback: { gs in
             layerNormBackward(gs[0]!.detached, x.detached, weight?.detached, savedStats, normalizedShape: normalizedShape, hasBias: hasBias)
-        })[0]
+        })
     }
 
     /// `layerNorm` composed of primitives (the fused primitive's reference).

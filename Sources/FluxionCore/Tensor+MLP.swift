@@ -28,7 +28,7 @@ extension Tensor {
     /// weight gradients are summed across threads at the end. Small batches of wide layers thus no
     /// longer pay a synchronisation per product and per elementwise op, and no graph node is made
     /// per layer. Under nested transforms (higher order, forward mode) or in Float64 the composite
-    /// chain runs instead.
+    /// chain runs instead (NOTE(6)).
     public static func mlp(_ x: Tensor, weights: [Tensor], biases: [Tensor], activation: MLPActivation) -> Tensor {
         precondition(!weights.isEmpty && weights.count == biases.count,
                      "mlp: needs one bias per weight and at least one layer, got \(weights.count) weights and \(biases.count) biases")
@@ -51,22 +51,19 @@ extension Tensor {
             return [h]
         }
         let inputs = [x] + zip(weights, biases).flatMap { [$0, $1] }
-        let ctx = ADContext.current
         let rows = x.count / Swift.max(x.shape[x.rank - 1], 1)
-        guard x.dtype == .float32, rows > 0, ctx.forwardLevels.isEmpty, ctx.reverseDepth <= 1,
-              ctx.checkpointInputs.isEmpty else {
-            return reference(inputs)[0]
-        }
-        let sizes = [x.shape[x.rank - 1]] + weights.map { $0.shape[0] }
-        let kernel = MLPKernel(rows: rows, sizes: sizes, activation: activation)
-        let xd = x.detached, ws = weights.map(\.detached), bs = biases.map(\.detached)
-        var y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [sizes[layers]], dtype: .float32)
-        let saved = kernel.forward(xd, ws, bs, into: &y)
-        let needX = x.ad?.node != nil
-        return recordFused([y], inputs, reference: reference, fastPullback: { gs in
-            let grads = kernel.backward(gs[0]!.detached, xd, ws, saved, needX: needX)
-            return [grads.dx] + zip(grads.dw, grads.db).flatMap { [$0 as Tensor?, $1] }
-        })[0]
+        return fusedPrimitive(inputs, kernelSupports: x.dtype == .float32 && rows > 0, reference: reference) {
+            let sizes = [x.shape[x.rank - 1]] + weights.map { $0.shape[0] }
+            let kernel = MLPKernel(rows: rows, sizes: sizes, activation: activation)
+            let xd = x.detached, ws = weights.map(\.detached), bs = biases.map(\.detached)
+            var y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [sizes[layers]], dtype: .float32)
+            let saved = kernel.forward(xd, ws, bs, into: &y)
+            let needX = x.ad?.node != nil
+            return FusedKernel(outputs: [y], pullback: { gs in
+                let grads = kernel.backward(gs[0]!.detached, xd, ws, saved, needX: needX)
+                return [grads.dx] + zip(grads.dw, grads.db).flatMap { [$0 as Tensor?, $1] }
+            })
+        }[0]
     }
 }
 

@@ -1,10 +1,9 @@
 import FluxionKernels
 
 extension Tensor {
-    /// Float32 SiLU as a fused primitive (NOTE(6)): the forward kernel keeps σ(x), so the
-    /// first-order backward pass is one memory sweep g·σ(1 + x(1 − σ)) with no exponential;
-    /// higher orders differentiate the reference x·σ(x).
-    func siluSavingSigmoid() -> Tensor {
+    /// The Float32 SiLU kernel of the fused `silu` (NOTE(6)): the forward sweep keeps σ(x), so the
+    /// first-order backward pass is one memory sweep g·σ(1 + x(1 − σ)) with no exponential.
+    func siluKernel() -> FusedKernel {
         var y = Tensor(uninitializedShape: shape, dtype: .float32)
         var s = Tensor(uninitializedShape: shape, dtype: .float32)
         let n = count
@@ -14,7 +13,7 @@ extension Tensor {
                 parallelRanges(n, grain: parallelGrain / 4) { a, b in VectorMath.silu(x + a, o + a, sigmoid: sg + a, b - a) }
             } } }
         let x = detached, sigmoid = s
-        return recordFused([y], [self], reference: { xs in [xs[0] * xs[0].sigmoid()] }, fastPullback: { gs in
+        return FusedKernel(outputs: [y], pullback: { gs in
             let g = gs[0]!.detached
             var out = Tensor(uninitializedShape: x.shape, dtype: .float32)
             g.withUnsafeBufferPointer(as: Float.self) { pg in x.withUnsafeBufferPointer(as: Float.self) { px in
@@ -23,6 +22,6 @@ extension Tensor {
                     parallelRanges(n) { a, b in VectorMath.siluBackward(gp + a, xp + a, sp + a, op + a, b - a) }
                 } } } }
             return [out]
-        })[0]
+        })
     }
 }

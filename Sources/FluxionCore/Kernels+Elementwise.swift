@@ -168,7 +168,7 @@ extension Tensor {
     /// Applies a binary float kernel with broadcasting (no autodiff).
     @inline(__always)
     static func zipRaw(_ a: Tensor, _ b: Tensor, _ op32: (Float, Float) -> Float, _ op64: (Double, Double) -> Double, _ name: String) -> Tensor {
-        precondition(a.dtype == b.dtype, "\(name): dtypes differ: \(a.dtype) \(a.shape) and \(b.dtype) \(b.shape)")
+        precondition(a.dtype == b.dtype, dtypeMismatchMessage(name, a, b))
         guard let shape = a.shape == b.shape ? a.shape : broadcastShapes(a.shape, b.shape) else {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
         }

@@ -16,9 +16,13 @@ extension Tensor {
     public static func zeros(like x: Tensor) -> Tensor { full(0, shape: x.shape, dtype: x.dtype) }
     public static func ones(like x: Tensor) -> Tensor { full(1, shape: x.shape, dtype: x.dtype) }
 
-    /// A scalar of the same dtype as `self` (for mixing with Swift literals).
+    /// A Swift scalar as a weak tensor (NOTE(8)) of this tensor's dtype (Float32 for an int32 one).
     @inlinable
-    func scalarLike(_ value: Double) -> Tensor { Tensor.full(value, shape: [], dtype: dtype) }
+    func scalarLike(_ value: Double) -> Tensor {
+        var t = Tensor.full(value, shape: [], dtype: dtype.isFloatingPoint ? dtype : .float32)
+        t.weakValue = value
+        return t
+    }
 
     /// [start, start + step, ...) below `end`.
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {

@@ -5,10 +5,22 @@ import FluxionKernels
 
 extension Tensor {
     // MARK: Arithmetic (broadcasting)
-    public static func + (a: Tensor, b: Tensor) -> Tensor { Rules.add(a, b, zipRaw(a, b, +, +, "add")) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { Rules.subtract(a, b, zipRaw(a, b, -, -, "subtract")) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { Rules.multiply(a, b, zipRaw(a, b, *, *, "multiply")) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { Rules.divide(a, b, zipRaw(a, b, /, /, "divide")) }
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "add")
+        return Rules.add(a, b, zipRaw(a, b, +, +, "add")).weak(a, b, +)
+    }
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "subtract")
+        return Rules.subtract(a, b, zipRaw(a, b, -, -, "subtract")).weak(a, b, -)
+    }
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "multiply")
+        return Rules.multiply(a, b, zipRaw(a, b, *, *, "multiply")).weak(a, b, *)
+    }
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "divide")
+        return Rules.divide(a, b, zipRaw(a, b, /, /, "divide")).weak(a, b, /)
+    }
     public static prefix func - (x: Tensor) -> Tensor { Rules.negate(x, x.mapRaw({ -$0 }, { -$0 }, "negate")) }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarLike(b) }
@@ -17,8 +29,16 @@ extension Tensor {
     public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) - b }
     public static func * (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(b) }
     public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) * b }
-    public static func / (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(1 / b) }
+    public static func / (a: Tensor, b: Double) -> Tensor { a / a.scalarLike(b) }
     public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
+    public static func + <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a + a.scalarLike(Double(b)) }
+    public static func + <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) + b }
+    public static func - <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a - a.scalarLike(Double(b)) }
+    public static func - <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) - b }
+    public static func * <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a * a.scalarLike(Double(b)) }
+    public static func * <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) * b }
+    public static func / <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a / a.scalarLike(Double(b)) }
+    public static func / <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) / b }
     public static func += (a: inout Tensor, b: Tensor) { a = a + b }
     public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
     public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
@@ -26,7 +46,8 @@ extension Tensor {
 
     /// Elementwise aᵇ (both tensors, broadcasting). Derivative in b uses log a (a > 0).
     public static func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
-        Rules.pow(a, b, zipRaw(a, b, Float.pow, Double.pow, "pow"))
+        let (a, b) = promoted(a, b, "pow")
+        return Rules.pow(a, b, zipRaw(a, b, Float.pow, Double.pow, "pow"))
     }
     /// xᵖ for a constant exponent p.
     public func pow(_ p: Double) -> Tensor {
@@ -34,8 +55,14 @@ extension Tensor {
         if p == 1 { return self }
         return Rules.powScalar(self, p, mapRaw({ Float.pow($0, Float(p)) }, { Double.pow($0, p) }, "pow"))
     }
-    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { Rules.minimum(a, b, zipRaw(a, b, { Swift.min($0, $1) }, { Swift.min($0, $1) }, "minimum")) }
-    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { Rules.maximum(a, b, zipRaw(a, b, { Swift.max($0, $1) }, { Swift.max($0, $1) }, "maximum")) }
+    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "minimum")
+        return Rules.minimum(a, b, zipRaw(a, b, { Swift.min($0, $1) }, { Swift.min($0, $1) }, "minimum"))
+    }
+    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "maximum")
+        return Rules.maximum(a, b, zipRaw(a, b, { Swift.max($0, $1) }, { Swift.max($0, $1) }, "maximum"))
+    }
 
     // MARK: Unary primitives
     public func exp() -> Tensor { Rules.exp(self, mapVectorized(VectorMath.exp, Double.exp, "exp")) }
@@ -122,6 +149,7 @@ extension Tensor {
     public static func .>= (a: Tensor, b: Double) -> Tensor { a .>= a.scalarLike(b) }
 
     static func compare(_ a: Tensor, _ b: Tensor, _ name: String, _ op: @escaping (Double, Double) -> Bool) -> Tensor {
+        let (a, b) = a.dtype == b.dtype || !(a.isWeak || b.isWeak) ? (a, b) : promoted(a, b, name)
         if a.dtype == .int32 || b.dtype == .int32 {
             let x = a.cast(to: .float64), y = b.cast(to: .float64)
             return zipRaw(x, y, { _, _ in 0 }, { op($0, $1) ? 1 : 0 }, name).cast(to: a.dtype == .int32 ? .float32 : a.dtype)
@@ -131,6 +159,7 @@ extension Tensor {
 
     /// Elementwise selection: `a` where `condition` is non-zero, `b` elsewhere (broadcasting).
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let (a, b) = promoted(a, b, "where")
         precondition(condition.dtype == a.dtype || condition.dtype == .int32,
                      "where: condition dtype \(condition.dtype) does not match values' \(a.dtype)")
         let c = condition.dtype == a.dtype ? condition.detached : condition.cast(to: a.dtype)

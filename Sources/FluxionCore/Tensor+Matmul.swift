@@ -6,7 +6,8 @@ extension Tensor {
     /// Shapes: a [..., m, k] (or [..., k, m] transposed), b [..., k, n] (or [..., n, k]) → [..., m, n].
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
         precondition(a.rank >= 2 && b.rank >= 2, "matmul: needs rank ≥ 2, got \(a.shape) and \(b.shape)")
-        precondition(a.dtype == b.dtype && a.dtype.isFloatingPoint, "matmul: dtypes \(a.dtype) \(a.shape) and \(b.dtype) \(b.shape) must be the same float type")
+        precondition(a.dtype.isFloatingPoint && b.dtype.isFloatingPoint, "matmul: needs float tensors, got \(a.dtype) \(a.shape) and \(b.dtype) \(b.shape)")
+        precondition(a.dtype == b.dtype, dtypeMismatchMessage("matmul", a, b))
         let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
         let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         let (m, k) = transposeA ? (ac, ar) : (ar, ac)
@@ -75,7 +76,8 @@ extension Tensor {
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear: input \(x.shape) does not match weight \(weight.shape) (expected [..., \(weight.rank == 2 ? weight.shape[1] : -1)])")
-        precondition(x.dtype == weight.dtype && x.dtype.isFloatingPoint, "linear: dtypes \(x.dtype) \(x.shape) and \(weight.dtype) \(weight.shape) must be the same float type")
+        precondition(x.dtype.isFloatingPoint && weight.dtype.isFloatingPoint, "linear: needs float tensors, got input \(x.dtype) \(x.shape) and weight \(weight.dtype) \(weight.shape)")
+        precondition(x.dtype == weight.dtype, dtypeMismatchMessage("linear (input, weight)", x, weight))
         let (out, inp) = (weight.shape[0], weight.shape[1])
         if let bias {
             precondition(bias.shape == [out] && bias.dtype == x.dtype, "linear: bias \(bias.dtype) \(bias.shape) does not match weight \(weight.shape) (expected [\(out)])")

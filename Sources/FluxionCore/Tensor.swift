@@ -15,6 +15,9 @@ public struct Tensor {
     public let count: Int
     /// Autodiff state; nil for every tensor outside a transform.
     @usableFromInline var ad: ADState?
+    /// The exact value of a *weak* scalar (NOTE(8)): a tensor made from a Swift scalar without a
+    /// dtype, which takes the dtype of the tensor it meets. nil for every other tensor.
+    @usableFromInline var weakValue: Double?
 
     @usableFromInline
     init(storage: TensorStorage, shape: [Int], dtype: DType, count: Int) {
@@ -23,6 +26,7 @@ public struct Tensor {
         self.dtype = dtype
         self.count = count
         self.ad = nil
+        self.weakValue = nil
     }
 
     /// An uninitialised tensor (internal: kernels fill it).
@@ -39,41 +43,55 @@ public struct Tensor {
     /// Number of axes.
     public var rank: Int { shape.count }
 
-    /// A float tensor from Swift values, reshaped to `shape` (default: one axis).
-    public init<T: TensorFloat>(_ values: [T], shape: [Int]? = nil) {
-        let shape = shape ?? [values.count]
-        self.init(uninitializedShape: shape, dtype: T.dtype)
-        precondition(count == values.count,
-                     "Tensor(_:shape:): \(values.count) values do not fill shape \(shape)")
-        values.withUnsafeBufferPointer { src in
-            storage.pointer.copyMemory(from: src.baseAddress!, byteCount: count * dtype.byteSize)
-        }
-    }
-
-    /// A float tensor from Swift `Double` values converted to `dtype`.
-    public init(_ values: [Double], shape: [Int]? = nil, dtype: DType) {
+    /// A float tensor from Swift `Double` values, reshaped to `shape` (default: one axis), stored
+    /// as `dtype` — Float32 unless asked (NOTE(8)): `Tensor([1.0, 2.0])` is Float32,
+    /// `Tensor([1.0, 2.0], dtype: .float64)` Float64.
+    public init(_ values: [Double], shape: [Int]? = nil, dtype: DType = .float32) {
         switch dtype {
-        case .float64: self.init(values, shape: shape)
-        case .float32: self.init(values.map { Float($0) }, shape: shape)
+        case .float64: self.init(copying: values, shape: shape, dtype: .float64)
+        case .float32: self.init(copying: values.map { Float($0) }, shape: shape, dtype: .float32)
         case .int32: self.init(values.map { Int32($0) }, shape: shape)
         }
     }
 
+    /// A Float32 tensor from Swift `Float` values.
+    public init(_ values: [Float], shape: [Int]? = nil) {
+        self.init(copying: values, shape: shape, dtype: .float32)
+    }
+
     /// An int32 tensor (indices, labels).
     public init(_ values: [Int32], shape: [Int]? = nil) {
+        self.init(copying: values, shape: shape, dtype: .int32)
+    }
+
+    /// An int32 tensor from Swift `Int`s (what an integer array literal makes: `Tensor([0, 2, 1])`).
+    /// Every value must fit in Int32.
+    public init(_ values: [Int], shape: [Int]? = nil) {
+        self.init(values.map { v -> Int32 in
+            precondition(v >= Int(Int32.min) && v <= Int(Int32.max), "Tensor(_: [Int]): \(v) does not fit in int32")
+            return Int32(v)
+        }, shape: shape)
+    }
+
+    private init<T>(copying values: [T], shape: [Int]?, dtype: DType) {
         let shape = shape ?? [values.count]
-        self.init(uninitializedShape: shape, dtype: .int32)
+        self.init(uninitializedShape: shape, dtype: dtype)
         precondition(count == values.count,
                      "Tensor(_:shape:): \(values.count) values do not fill shape \(shape)")
         values.withUnsafeBufferPointer { src in
-            storage.pointer.copyMemory(from: src.baseAddress!, byteCount: count * 4)
+            if count > 0 { storage.pointer.copyMemory(from: src.baseAddress!, byteCount: count * dtype.byteSize) }
         }
     }
 
-    /// A scalar (rank-0) tensor.
-    public init(_ value: Double, dtype: DType = .float32) {
-        self.init([value], shape: [], dtype: dtype)
+    /// A scalar (rank-0) tensor. Without `dtype` it is *weak* (NOTE(8)): Float32 on its own, and the
+    /// dtype of the other operand when it meets a tensor (`Tensor(2.0) * x` has x's dtype).
+    public init(_ value: Double, dtype: DType? = nil) {
+        self.init([value], shape: [], dtype: dtype ?? .float32)
+        if dtype == nil { weakValue = value }
     }
+
+    /// True for a weak scalar (NOTE(8)): made from a Swift scalar without a dtype.
+    public var isWeak: Bool { weakValue != nil }
 
     /// Typed read-only access to the elements. `T` must match `dtype`.
     @inlinable

@@ -16,9 +16,9 @@ final class CalculusTests: XCTestCase {
 
     /// SPEC §12, the seed's worked example, exactly.
     func testWorkedExample() throws {
-        let p = Tensor([1.0, 2.0])
-        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([3.0, 4.0])).item, 4.4, accuracy: 1e-14)
-        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([1.0, 0.0])).item, 2.0, accuracy: 1e-14)
+        let p = Tensor([1.0, 2.0], dtype: .float64)
+        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([3.0, 4.0], dtype: .float64)).item, 4.4, accuracy: 1e-14)
+        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([1.0, 0.0], dtype: .float64)).item, 2.0, accuracy: 1e-14)
         let g = gradient(at: p, of: paraboloid)
         assertClose(g.scalars, [2, 4])
         let maximum = try directionalDerivative(of: paraboloid, at: p, along: g).item
@@ -27,17 +27,17 @@ final class CalculusTests: XCTestCase {
         var best = -Double.infinity
         for k in 0..<360 {
             let angle = Double(k) * Double.pi / 180
-            best = Swift.max(best, try directionalDerivative(of: paraboloid, at: p, along: Tensor([cos(angle), sin(angle)])).item)
+            best = Swift.max(best, try directionalDerivative(of: paraboloid, at: p, along: Tensor([cos(angle), sin(angle)], dtype: .float64)).item)
         }
         XCTAssertLessThanOrEqual(best, maximum + 1e-12)
         XCTAssertGreaterThan(best, maximum - 1e-3)
         // The direction is normalised: scaling it changes nothing.
-        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([30.0, 40.0])).item, 4.4, accuracy: 1e-14)
+        XCTAssertEqual(try directionalDerivative(of: paraboloid, at: p, along: Tensor([30.0, 40.0], dtype: .float64)).item, 4.4, accuracy: 1e-14)
     }
 
     func testDirectionalDerivativeMatchesFiniteDifference() throws {
         let f: (Tensor) -> Tensor = { p in (p[0] * p[1]).sin() + p[1] * p[1] * p[1] }
-        let x = Tensor([0.3, -0.8]), v = Tensor([2.0, 1.0])
+        let x = Tensor([0.3, -0.8], dtype: .float64), v = Tensor([2.0, 1.0], dtype: .float64)
         let unit = v / 5.0.squareRoot()
         let h = 1e-6
         let fd = (f(x + h * unit).item - f(x - h * unit).item) / (2 * h)
@@ -45,17 +45,17 @@ final class CalculusTests: XCTestCase {
     }
 
     func testZeroDirectionThrows() {
-        XCTAssertThrowsError(try directionalDerivative(of: paraboloid, at: Tensor([1.0, 2.0]), along: Tensor([0.0, 0.0]))) { error in
+        XCTAssertThrowsError(try directionalDerivative(of: paraboloid, at: Tensor([1.0, 2.0], dtype: .float64), along: Tensor([0.0, 0.0], dtype: .float64))) { error in
             XCTAssertEqual(error as? CalculusError, .zeroDirection)
             XCTAssertTrue("\(error)".contains("zero vector"))
         }
-        XCTAssertThrowsError(try directionalDerivative(of: paraboloid, at: Tensor([1.0, 2.0]), along: Tensor([1.0])))
+        XCTAssertThrowsError(try directionalDerivative(of: paraboloid, at: Tensor([1.0, 2.0], dtype: .float64), along: Tensor([1.0], dtype: .float64)))
     }
 
     func testJacobianForwardAndReverseAgree() {
         // f: R³ → R² (reverse is cheaper) and g: R² → R³ (forward is cheaper).
         let f: (Tensor) -> Tensor = { x in Tensor.stack([x[0] * x[1], (x[2]).exp() + x[0]]) }
-        let x = Tensor([0.5, -1.5, 0.25])
+        let x = Tensor([0.5, -1.5, 0.25], dtype: .float64)
         let expected = [-1.5, 0.5, 0, 1, 0, Foundation.exp(0.25)]
         for mode in [JacobianMode.automatic, .forward, .reverse] {
             let j = jacobian(of: f, at: x, mode: mode)
@@ -63,7 +63,7 @@ final class CalculusTests: XCTestCase {
             assertClose(j.scalars, expected, "\(mode)")
         }
         let g: (Tensor) -> Tensor = { x in Tensor.stack([x[0] * x[0], x[0] * x[1], x[1].sin()]) }
-        let y = Tensor([2.0, 0.5])
+        let y = Tensor([2.0, 0.5], dtype: .float64)
         let expectedG = [4.0, 0, 0.5, 2, 0, Foundation.cos(0.5)]
         for mode in [JacobianMode.automatic, .forward, .reverse] {
             let j = jacobian(of: g, at: y, mode: mode)
@@ -88,7 +88,7 @@ final class CalculusTests: XCTestCase {
 
     func testHessianOfRosenbrock() {
         // H = [[2 − 400(y − 3x²), −400x], [−400x, 200]]
-        let p = Tensor([-1.2, 1.0])
+        let p = Tensor([-1.2, 1.0], dtype: .float64)
         let (x, y) = (-1.2, 1.0)
         let h = hessian(of: rosenbrock, at: p)
         XCTAssertEqual(h.shape, [2, 2])
@@ -127,13 +127,13 @@ final class CalculusTests: XCTestCase {
             return Tensor.matmul(Tensor.matmul(c, a, transposeA: true), c).sum()
         }
         // xᵀAx has Hessian A + Aᵀ.
-        assertClose(hessian(of: f, at: Tensor([0.3, -0.2])).scalars, [2, 2, 2, 6])
+        assertClose(hessian(of: f, at: Tensor([0.3, -0.2], dtype: .float64)).scalars, [2, 2, 2, 6])
     }
 
     func testCalculusNestsInsideGradient() {
         // d/dx of (H(x)·v) for f = Σx⁴/12: H = diag(x²), H·v = x²v, derivative 2xv.
         let f: (Tensor) -> Tensor = { x in (x * x * x * x).sum() / 12 }
-        let x = Tensor([0.5, -2.0]), v = Tensor([1.0, 3.0])
+        let x = Tensor([0.5, -2.0], dtype: .float64), v = Tensor([1.0, 3.0], dtype: .float64)
         let g = gradient(at: x) { x in hessianVectorProduct(of: f, at: x, along: v).sum() }
         assertClose(g.scalars, [2 * 0.5 * 1, 2 * -2.0 * 3])
     }

@@ -14,17 +14,17 @@ final class TransformTests: XCTestCase {
 
     func testGradientOfKnownFunction() {
         // f(x, y) = x²y + sin(y): ∇f = (2xy, x² + cos y)
-        let p = Tensor([1.5, -0.5])
+        let p = Tensor([1.5, -0.5], dtype: .float64)
         let g = gradient(at: p) { q in q[0] * q[0] * q[1] + q[1].sin() }
         assertClose(g.scalars, [2 * 1.5 * -0.5, 1.5 * 1.5 + Foundation.cos(-0.5)])
     }
 
     func testSeedDirectionalDerivativeExample() {
         // SPEC §12: f = x² + y² at (1, 2): along (3, 4)/5 the derivative is 4.4; along (1, 0) it is 2.
-        let p = Tensor([1.0, 2.0])
+        let p = Tensor([1.0, 2.0], dtype: .float64)
         let f: (Tensor) -> Tensor = { q in (q * q).sum() }
-        XCTAssertEqual(jvp(at: p, along: Tensor([0.6, 0.8]), of: f).differential.item, 4.4, accuracy: 1e-12)
-        XCTAssertEqual(jvp(at: p, along: Tensor([1.0, 0.0]), of: f).differential.item, 2.0, accuracy: 1e-12)
+        XCTAssertEqual(jvp(at: p, along: Tensor([0.6, 0.8], dtype: .float64), of: f).differential.item, 4.4, accuracy: 1e-12)
+        XCTAssertEqual(jvp(at: p, along: Tensor([1.0, 0.0], dtype: .float64), of: f).differential.item, 2.0, accuracy: 1e-12)
         let g = gradient(at: p, of: f)
         let norm = (g * g).sum().sqrt()
         XCTAssertEqual(jvp(at: p, along: g / norm, of: f).differential.item, 2 * 5.0.squareRoot(), accuracy: 1e-12)
@@ -32,7 +32,7 @@ final class TransformTests: XCTestCase {
 
     func testGradientOfGradient() {
         // f(x) = x⁴: f'' = 12x²
-        let x = Tensor([0.7, -1.3])
+        let x = Tensor([0.7, -1.3], dtype: .float64)
         let second = gradient(at: x) { x in gradient(at: x) { ($0 * $0 * $0 * $0).sum() }.sum() }
         assertClose(second.scalars, [12 * 0.49, 12 * 1.69])
         // third order: f''' = 24x
@@ -56,22 +56,22 @@ final class TransformTests: XCTestCase {
 
     func testNoPerturbationConfusion() {
         // d/dx [x · d/dy (x + y)] at y = 1 is 1 (a confused implementation gives 2).
-        let x = Tensor([1.0])
-        let d = jvp(at: x, along: Tensor([1.0])) { x in
-            x * jvp(at: Tensor([1.0]), along: Tensor([1.0])) { y in x + y }.differential
+        let x = Tensor([1.0], dtype: .float64)
+        let d = jvp(at: x, along: Tensor([1.0], dtype: .float64)) { x in
+            x * jvp(at: Tensor([1.0], dtype: .float64), along: Tensor([1.0], dtype: .float64)) { y in x + y }.differential
         }.differential
         XCTAssertEqual(d.item, 1, accuracy: 1e-12)
-        let r = gradient(at: x) { x in (x * gradient(at: Tensor([1.0])) { y in (x + y).sum() }).sum() }
+        let r = gradient(at: x) { x in (x * gradient(at: Tensor([1.0], dtype: .float64)) { y in (x + y).sum() }).sum() }
         XCTAssertEqual(r.item, 1, accuracy: 1e-12)
     }
 
     func testGradientOverSeveralInputsAndTrees() {
-        let a = Tensor([1.0, 2.0]), b = Tensor([3.0, -1.0])
+        let a = Tensor([1.0, 2.0], dtype: .float64), b = Tensor([3.0, -1.0], dtype: .float64)
         let (value, (ga, gb)) = valueWithGradient(at: a, b) { a, b in (a * b).sum() }
         XCTAssertEqual(value.item, 1)
         assertClose(ga.scalars, b.scalars)
         assertClose(gb.scalars, a.scalars)
-        let tree = [a, b, Tensor([0.5])]
+        let tree = [a, b, Tensor([0.5], dtype: .float64)]
         let g = gradient(at: tree) { t in (t[0] * t[1]).sum() * t[2].sum() }
         assertClose(g[2].scalars, [1])
         assertClose(g[0].scalars, [1.5, -0.5])
@@ -84,15 +84,15 @@ final class TransformTests: XCTestCase {
     }
 
     func testVJPWithCotangentAndPullbackReuse() {
-        let x = Tensor([1.0, 2.0, 3.0])
+        let x = Tensor([1.0, 2.0, 3.0], dtype: .float64)
         let (y, pullback) = valueWithPullback(at: x) { x in x * x }
         assertClose(y.scalars, [1, 4, 9])
-        assertClose(pullback(Tensor([1.0, 0, 0])).scalars, [2, 0, 0])
-        assertClose(pullback(Tensor([0.0, 1, 1])).scalars, [0, 4, 6])
+        assertClose(pullback(Tensor([1.0, 0, 0], dtype: .float64)).scalars, [2, 0, 0])
+        assertClose(pullback(Tensor([0.0, 1, 1], dtype: .float64)).scalars, [0, 4, 6])
     }
 
     func testWithoutDerivativesIsConstant() {
-        let x = Tensor([2.0])
+        let x = Tensor([2.0], dtype: .float64)
         let g = gradient(at: x) { x in x * withoutDerivatives { x * x } }
         XCTAssertEqual(g.item, 4, accuracy: 1e-12)  // d/dx (x · c) with c = x² held constant
         let h = gradient(at: x) { x in x * (x * x).detached }
@@ -100,7 +100,7 @@ final class TransformTests: XCTestCase {
     }
 
     func testRecordingExistsOnlyInsideTransforms() {
-        let x = Tensor([1.0, 2.0])
+        let x = Tensor([1.0, 2.0], dtype: .float64)
         XCTAssertFalse((x * x).isTracked)
         var inside = false
         let (v, g) = valueWithGradient(at: x) { x in
@@ -117,7 +117,7 @@ final class TransformTests: XCTestCase {
 
     func testLongChainDoesNotOverflowTheStack() {
         // 100,000 primitives in one chain: the backward walk is iterative.
-        var x = Tensor([1.0])
+        var x = Tensor([1.0], dtype: .float64)
         let n = 100_000
         let g = gradient(at: x) { x in
             var y = x
@@ -125,8 +125,8 @@ final class TransformTests: XCTestCase {
             return y.sum()
         }
         XCTAssertEqual(g.item, Foundation.pow(1.00001, Double(n)), accuracy: 1e-6)
-        x = Tensor([0.5])
-        let d = jvp(at: x, along: Tensor([1.0])) { x in
+        x = Tensor([0.5], dtype: .float64)
+        let d = jvp(at: x, along: Tensor([1.0], dtype: .float64)) { x in
             var y = x
             for _ in 0..<n { y = y + x * 1e-5 }
             return y

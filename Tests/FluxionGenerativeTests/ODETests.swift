@@ -97,8 +97,8 @@ final class ODETests: XCTestCase {
     }
 
     func testInvalidArgumentsAreNamed() {
-        XCTAssertThrowsError(try ODESolver(method: .euler, steps: 0).solve({ _, s in s }, initial: [Tensor([1.0])], from: 0, to: 1))
-        XCTAssertThrowsError(try ODESolver(method: .euler).solve({ _, s in s }, initial: [Tensor([1.0])], times: [0, 0.5, 0.4]))
+        XCTAssertThrowsError(try ODESolver(method: .euler, steps: 0).solve({ _, s in s }, initial: [Tensor([1.0], dtype: .float64)], from: 0, to: 1))
+        XCTAssertThrowsError(try ODESolver(method: .euler).solve({ _, s in s }, initial: [Tensor([1.0], dtype: .float64)], times: [0, 0.5, 0.4]))
     }
 
     func testGradientFlowsThroughAFixedStepSolve() throws {

@@ -28,7 +28,7 @@ final class FileErrorTests: XCTestCase {
         try n.load(from: path("m.safetensors"))
         for (a, b) in zip(m.namedParameters, n.namedParameters) { XCTAssertEqual(a.value.scalars, b.value.scalars) }
         XCTAssertEqual(try SafeTensors.read(path("m.safetensors")).metadata["note"], "hello")
-        let mixed: [(String, Tensor)] = [("f", Tensor([1.5, 2.5])), ("i", Tensor([1, -2] as [Int32])), ("s", Tensor(3.0, dtype: .float32))]
+        let mixed: [(String, Tensor)] = [("f", Tensor([1.5, 2.5], dtype: .float64)), ("i", Tensor([1, -2] as [Int32])), ("s", Tensor(3.0, dtype: .float32))]
         try SafeTensors.write(mixed, to: path("mixed.safetensors"))
         let back = try SafeTensors.read(path("mixed.safetensors"))
         XCTAssertEqual(back.names, ["f", "i", "s"])
@@ -86,13 +86,13 @@ final class FileErrorTests: XCTestCase {
         expectError(.shapeMismatch, containing: "layers.1.weight") { try m.load(from: path("deep.safetensors")) }
         try SafeTensors.write(Array(model().namedParameters.dropLast()), to: path("partial.safetensors"))
         expectError(.missingTensor, containing: "tensor 'layers.1.bias': missing from the file") { try m.load(from: path("partial.safetensors")) }
-        try SafeTensors.write(model().namedParameters + [("extra", Tensor([1.0]))], to: path("extra.safetensors"))
+        try SafeTensors.write(model().namedParameters + [("extra", Tensor([1.0], dtype: .float64))], to: path("extra.safetensors"))
         expectError(.unexpectedTensor, containing: "tensor 'extra'") { try m.load(from: path("extra.safetensors")) }
         try m.load(from: path("extra.safetensors"), strict: false)
     }
 
     func testNPYRoundTripAndErrors() throws {
-        let t = Tensor([1.0, 2, 3, 4, 5, 6], shape: [2, 3])
+        let t = Tensor([1.0, 2, 3, 4, 5, 6], shape: [2, 3], dtype: .float64)
         try NPY.write(t, to: path("a.npy"))
         let back = try NPY.read(path("a.npy"))
         XCTAssertEqual(back.shape, [2, 3])

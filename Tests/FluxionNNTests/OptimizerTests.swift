@@ -74,20 +74,20 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testGradientClipping() {
-        var g = [Tensor([3.0, 0]), Tensor([0.0, 4])]
+        var g = [Tensor([3.0, 0], dtype: .float64), Tensor([0.0, 4], dtype: .float64)]
         let norm = clipGradientNorm(&g, maxNorm: 1)
         XCTAssertEqual(norm, 5, accuracy: 1e-12)
         XCTAssertEqual(g[0].scalars[0], 0.6, accuracy: 1e-6)
         XCTAssertEqual(g[1].scalars[1], 0.8, accuracy: 1e-6)
-        var small = [Tensor([0.3])]
+        var small = [Tensor([0.3], dtype: .float64)]
         clipGradientNorm(&small, maxNorm: 1)
         XCTAssertEqual(small[0].scalars, [0.3])
     }
 
     func testExponentialMovingAverage() {
-        var ema = ExponentialMovingAverage([Tensor([0.0])], decay: 0.9)
-        ema.update(with: [Tensor([1.0])])
-        ema.update(with: [Tensor([1.0])])
+        var ema = ExponentialMovingAverage([Tensor([0.0], dtype: .float64)], decay: 0.9)
+        ema.update(with: [Tensor([1.0], dtype: .float64)])
+        ema.update(with: [Tensor([1.0], dtype: .float64)])
         XCTAssertEqual(ema.average[0].item, 0.19, accuracy: 1e-12)
     }
 

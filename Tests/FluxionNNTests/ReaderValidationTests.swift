@@ -61,7 +61,7 @@ final class ReaderValidationTests: XCTestCase {
         let padded = Data([1, 2, 3]) + safetensors(header, body: body)
         XCTAssertEqual(try SafeTensors.decode(padded.dropFirst(3)).names, ["a", "zé😀", "b"])
         // what Fluxion writes decodes, and round-trips
-        let written = try SafeTensors.encode([("w", Tensor([1.0, 2, 3, 4], shape: [2, 2])), ("s", Tensor(3.0, dtype: .float32))], metadata: ["k": "v"])
+        let written = try SafeTensors.encode([("w", Tensor([1.0, 2, 3, 4], shape: [2, 2], dtype: .float64)), ("s", Tensor(3.0, dtype: .float32))], metadata: ["k": "v"])
         let back = try SafeTensors.decode(written)
         XCTAssertEqual(back.names, ["w", "s"])
         XCTAssertEqual(try SafeTensors.encode(back.names.map { ($0, back[$0]!) }, metadata: back.metadata), written)
@@ -200,11 +200,11 @@ final class ReaderValidationTests: XCTestCase {
         // version 3.0 (a UTF-8 header)
         XCTAssertEqual(try NPY.decode(npy(dict(shape: "(1,)"), major: 3, body: Data(count: 4))).shape, [1])
         // a slice of a larger buffer
-        let t = Tensor([1.0, 2, 3], shape: [3])
+        let t = Tensor([1.0, 2, 3], shape: [3], dtype: .float64)
         let sliced = (Data([9, 9]) + NPY.encode(t)).dropFirst(2)
         XCTAssertEqual(try NPY.decode(sliced).scalars, [1, 2, 3])
         // a rank too high for a version 1.0 header is written as version 2.0 and reads back
-        let high = Tensor(Array(repeating: 1.0, count: 1), shape: Array(repeating: 1, count: 22_000))
+        let high = Tensor(Array(repeating: 1.0, count: 1), shape: Array(repeating: 1, count: 22_000), dtype: .float64)
         let encoded = NPY.encode(high)
         XCTAssertEqual(encoded[6], 2)
         XCTAssertEqual((encoded.count - 8) % 64, 0)  // the header is padded so that the data start is 64-aligned
@@ -267,7 +267,7 @@ final class ReaderValidationTests: XCTestCase {
     func testNPYBodyProblems() {
         expectNPY(npy(dict(shape: "(2, 3)"), body: Data(count: 20)), .truncated, "data holds 20 bytes, shape [2, 3] of <f4 needs 24")
         expectNPY(npy(dict(shape: "(2, 3)"), body: Data(count: 28)), .malformed, "data holds 28 bytes, shape [2, 3] of <f4 needs 24: 4 bytes after the array")
-        let written = NPY.encode(Tensor([1.0, 2, 3, 4, 5, 6], shape: [2, 3]))
+        let written = NPY.encode(Tensor([1.0, 2, 3, 4, 5, 6], shape: [2, 3], dtype: .float64))
         for cut in [0, 9, 10, 30, written.count - 1] {
             expectError(.truncated, containing: "a.npy: ") { _ = try NPY.decode(written.prefix(cut), path: "a.npy") }
         }

@@ -80,7 +80,7 @@ final class QuadraticTests: XCTestCase {
         XCTAssertTrue(q.wasSymmetrized)
         XCTAssertEqual(q.matrixValues, [1, 2, 2, 3])
         XCTAssertFalse(try QuadraticForm(matrix: [1, 2, 2, 3], vector: [0, 0], dimension: 2).wasSymmetrized)
-        let x = Tensor([0.7, -1.1])
+        let x = Tensor([0.7, -1.1], dtype: .float64)
         let raw = 0.5 * (1 * 0.49 + 4 * 0.7 * -1.1 + 3 * 1.21)
         XCTAssertEqual(q.value(at: x).item, raw, accuracy: 1e-14)
         // ∇f = Ax + b agrees with autodiff of f.
@@ -130,7 +130,7 @@ final class QuadraticTests: XCTestCase {
         XCTAssertEqual(q.stabilityBound, 0.2, accuracy: 1e-15)
         XCTAssertEqual(q.optimalStep!, 2.0 / 11, accuracy: 1e-15)
         XCTAssertEqual(q.conditionNumber!, 10, accuracy: 1e-12)
-        let start = Tensor([1.0, 1.0])
+        let start = Tensor([1.0, 1.0], dtype: .float64)
         let best = try q.minimize(using: .gradientDescent(step: nil), from: start).iterationCount
         for step in [0.05, 0.1, 0.15, 0.19] {
             XCTAssertLessThanOrEqual(best, try q.minimize(using: .gradientDescent(step: step), from: start).iterationCount, "η = \(step)")
@@ -149,12 +149,12 @@ final class QuadraticTests: XCTestCase {
         }
         XCTAssertThrowsError(try q.minimize(using: .gradientDescent(step: -0.1)))
         // Forced to run, it diverges: ‖∇f‖ grows geometrically.
-        let trace = try q.minimize(using: .gradientDescent(step: 1.05 * bound), from: Tensor([1.0, 1.0]),
+        let trace = try q.minimize(using: .gradientDescent(step: 1.05 * bound), from: Tensor([1.0, 1.0], dtype: .float64),
                                    maxIterations: 200, allowUnstableStep: true)
         XCTAssertFalse(trace.converged)
         XCTAssertGreaterThan(trace.gradientNorms.last!, 1e3 * trace.gradientNorms[0])
         // Just below the bound it converges (slowly).
-        let slow = try q.minimize(using: .gradientDescent(step: 0.98 * bound), from: Tensor([1.0, 1.0]), tolerance: 1e-9)
+        let slow = try q.minimize(using: .gradientDescent(step: 0.98 * bound), from: Tensor([1.0, 1.0], dtype: .float64), tolerance: 1e-9)
         XCTAssertTrue(slow.converged)
     }
 

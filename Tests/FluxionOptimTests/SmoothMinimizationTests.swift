@@ -10,7 +10,7 @@ final class SmoothMinimizationTests: XCTestCase {
     }
 
     func testRosenbrockByCGAndNewtonCG() throws {
-        let start = Tensor([-1.2, 1.0])
+        let start = Tensor([-1.2, 1.0], dtype: .float64)
         for method in [SmoothMethod.conjugateGradient, .newtonCG] {
             let trace = try minimize(rosenbrock, from: start, method: method)
             XCTAssertTrue(trace.converged, "\(method): ‖∇f‖ = \(trace.gradientNorms.last!) after \(trace.iterationCount)")
@@ -30,7 +30,7 @@ final class SmoothMinimizationTests: XCTestCase {
         var options = SmoothMinimizationOptions()
         options.maxIterations = 50_000
         options.tolerance = 1e-8
-        let trace = try minimize(rosenbrock, from: Tensor([0.5, 0.3]), method: .gradientDescent, options: options)
+        let trace = try minimize(rosenbrock, from: Tensor([0.5, 0.3], dtype: .float64), method: .gradientDescent, options: options)
         XCTAssertTrue(trace.converged, "‖∇f‖ = \(trace.gradientNorms.last!) after \(trace.iterationCount)")
         XCTAssertEqual(trace.solution.scalars[0], 1, accuracy: 1e-6)
         XCTAssertEqual(trace.solution.scalars[1], 1, accuracy: 1e-6)

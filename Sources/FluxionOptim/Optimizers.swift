@@ -48,10 +48,18 @@ public struct SGD: Optimizer {
     }
 }
 
-/// Adam (Kingma & Ba 2015) with PyTorch's defaults, and AdamW's decoupled weight decay
-/// (Loshchilov & Hutter 2019) when `decoupledWeightDecay`:
-/// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε).
-/// Adam adds λp to g (L2); AdamW multiplies p by (1 − ηλ) first.
+/// Adam (Kingma & Ba 2015, arXiv:1412.6980), PyTorch's `torch.optim.Adam`, and AdamW
+/// (Loshchilov & Hutter 2019, arXiv:1711.05101) with `decoupledWeightDecay: true`:
+///
+///     Adam:   g ← g + λp                  (L2 penalty in the gradient)
+///     AdamW:  p ← (1 − ηλ)p               (decoupled: the moments never see the decay)
+///     m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²
+///     p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε)
+///
+/// Defaults are PyTorch's (η = 1e-3, β = (0.9, 0.999), ε = 1e-8, λ = 0). PyTorch's `AdamW` is
+/// this optimiser with `decoupled_weight_decay=True` and λ = 1e-2, so `torch.optim.AdamW(p, lr)`
+/// is `Adam(learningRate: lr, weightDecay: 1e-2, decoupledWeightDecay: true)`; one type means one
+/// update loop and one state format (slots `exp_avg`, `exp_avg_sq`) for both.
 public struct Adam: Optimizer {
     public static let slotNames: Set<String> = ["exp_avg", "exp_avg_sq"]
     public var learningRate: Double
@@ -126,12 +134,6 @@ public struct Adam: Optimizer {
         state["exp_avg/" + name] = m
         state["exp_avg_sq/" + name] = v
     }
-}
-
-/// AdamW with PyTorch's defaults (learning rate 1e-3, weight decay 0.01, decoupled).
-public func AdamW(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
-                  weightDecay: Double = 0.01) -> Adam {
-    Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
 }
 
 /// RMSprop (PyTorch's formulation, α = 0.99, ε = 1e-8 outside the square root):

@@ -106,8 +106,8 @@ final class ParityTests: XCTestCase {
             ("sgd_nesterov", SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.01)),
             ("adam", Adam(learningRate: 0.01)),
             ("adam_l2", Adam(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1)),
-            ("adamw", AdamW(learningRate: 0.01)),
-            ("adamw_decay", AdamW(learningRate: 0.01, weightDecay: 0.5)),
+            ("adamw", Adam(learningRate: 0.01, weightDecay: 0.01, decoupledWeightDecay: true)),
+            ("adamw_decay", Adam(learningRate: 0.01, weightDecay: 0.5, decoupledWeightDecay: true)),
             ("rmsprop", RMSprop(learningRate: 0.01)),
             ("rmsprop_momentum_centered", RMSprop(learningRate: 0.01, weightDecay: 0.01, momentum: 0.5, centered: true)),
         ]

@@ -33,8 +33,8 @@ public struct CouplingConvNet: Layer {
     public var output: Conv2d
 
     public init(inChannels: Int, hiddenChannels: Int, outChannels: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        input = Conv2d(inChannels: inChannels, outChannels: hiddenChannels, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, using: &rng)
-        hidden = Conv2d(inChannels: hiddenChannels, outChannels: hiddenChannels, kernelSize: (1, 1), dtype: dtype, using: &rng)
+        input = Conv2d(inputChannels: inChannels, outputChannels: hiddenChannels, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, using: &rng)
+        hidden = Conv2d(inputChannels: hiddenChannels, outputChannels: hiddenChannels, kernelSize: (1, 1), dtype: dtype, using: &rng)
         output = Conv2d(weight: Tensor.zeros(shape: [outChannels, hiddenChannels, 3, 3], dtype: dtype),
                         bias: Tensor.zeros(shape: [outChannels], dtype: dtype), padding: (1, 1))
     }

@@ -38,8 +38,8 @@ public struct MultiheadAttention: ParameterTree {
         if bias { outProjection.bias = Tensor.zeros(shape: [width], dtype: dtype) }
         let headSize = width / headCount
         if qkNorm {
-            queryNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
-            keyNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
+            queryNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
+            keyNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
         }
         self.rotary = rotary ? RotaryEmbedding(headSize: headSize) : nil
     }

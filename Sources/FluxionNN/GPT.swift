@@ -13,23 +13,24 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
     public var vocabularySize: Int
     public var contextLength: Int
     public var width: Int
-    public var depth: Int
+    /// Number of `GPTBlock`s (nanoGPT's `n_layer`).
+    public var layerCount: Int
     public var headCount: Int
     public var mlpRatio: Int
     public var positions: Positions
     /// QK-RMSNorm in every block (RMSNorm over each head's queries and keys, ε = 1e-6).
     public var qkNorm: Bool
 
-    public init(vocabularySize: Int, contextLength: Int, width: Int, depth: Int, headCount: Int, mlpRatio: Int = 4,
+    public init(vocabularySize: Int, contextLength: Int, width: Int, layerCount: Int, headCount: Int, mlpRatio: Int = 4,
                 positions: Positions = .learned, qkNorm: Bool = false) {
-        precondition(vocabularySize > 0 && contextLength > 0 && depth > 0 && mlpRatio > 0,
+        precondition(vocabularySize > 0 && contextLength > 0 && layerCount > 0 && mlpRatio > 0,
                      "GPTConfiguration: sizes must be positive")
         precondition(width > 0 && headCount > 0 && width % headCount == 0,
                      "GPTConfiguration: width \(width) must split into \(headCount) heads")
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.width = width
-        self.depth = depth
+        self.layerCount = layerCount
         self.headCount = headCount
         self.mlpRatio = mlpRatio
         self.positions = positions
@@ -60,16 +61,16 @@ public struct GPTBlock: ParameterTree {
                 dtype: DType = .float32, using rng: inout SeededGenerator) {
         precondition(width % headCount == 0, "GPTBlock: width \(width) must split into \(headCount) heads")
         self.headCount = headCount
-        ln1 = LayerNorm(width, dtype: dtype)
+        ln1 = LayerNorm(normalizedShape: [width], dtype: dtype)
         qkv = Linear(inputSize: width, outputSize: 3 * width, dtype: dtype, using: &rng)
         proj = Linear(inputSize: width, outputSize: width, dtype: dtype, using: &rng)
-        ln2 = LayerNorm(width, dtype: dtype)
+        ln2 = LayerNorm(normalizedShape: [width], dtype: dtype)
         fc1 = Linear(inputSize: width, outputSize: mlpRatio * width, dtype: dtype, using: &rng)
         fc2 = Linear(inputSize: mlpRatio * width, outputSize: width, dtype: dtype, using: &rng)
         let headSize = width / headCount
         if qkNorm {
-            queryNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
-            keyNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
+            queryNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
+            keyNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
         }
         self.rotary = rotary ? RotaryEmbedding(headSize: headSize) : nil
     }
@@ -132,14 +133,14 @@ public struct GPT: ParameterTree {
 
     public init(_ c: GPTConfiguration, dtype: DType = .float32, using rng: inout SeededGenerator) {
         configuration = c
-        tokenEmbedding = Embedding(count: c.vocabularySize, embeddingSize: c.width, dtype: dtype, using: &rng)
+        tokenEmbedding = Embedding(embeddingCount: c.vocabularySize, embeddingSize: c.width, dtype: dtype, using: &rng)
         positionEmbedding = c.positions == .learned
             ? LearnedPositionalEmbedding(maxLength: c.contextLength, width: c.width, dtype: dtype, using: &rng) : nil
-        blocks = (0..<c.depth).map { _ in
+        blocks = (0..<c.layerCount).map { _ in
             GPTBlock(width: c.width, headCount: c.headCount, mlpRatio: c.mlpRatio, qkNorm: c.qkNorm,
                      rotary: c.positions == .rotary, dtype: dtype, using: &rng)
         }
-        finalNorm = LayerNorm(c.width, dtype: dtype)
+        finalNorm = LayerNorm(normalizedShape: [c.width], dtype: dtype)
         head = Linear(inputSize: c.width, outputSize: c.vocabularySize, dtype: dtype, using: &rng)
     }
 
@@ -150,7 +151,7 @@ public struct GPT: ParameterTree {
     }
 
     /// Logits of new tokens [B, T] that follow the cached positions (one cache per block; pass
-    /// `[AttentionCache](repeating: AttentionCache(), count: depth)` to start).
+    /// `[AttentionCache](repeating: AttentionCache(), count: configuration.layerCount)` to start).
     public func callAsFunction(_ tokens: Tensor, caches: inout [AttentionCache]) -> Tensor {
         var c: [AttentionCache]? = caches
         let y = logits(tokens, caches: &c)

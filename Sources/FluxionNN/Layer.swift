@@ -1,3 +1,23 @@
+// Labelling scheme of layer initialisers (FluxionNN, and the flow layers of FluxionGenerative):
+// PyTorch's meaning and argument order, spelled in full Swift words.
+//
+//   1. A number of things standing alone is `thingCount` (PyTorch `num_things`, or a plural such as
+//      `groups`): `groupCount`, `channelCount`, `headCount`, `layerCount`, `embeddingCount`,
+//      `hiddenLayerCount`.
+//   2. The extent of a layer's input, output or hidden axis is `input…`/`output…`/`hidden…` with
+//      the noun of the axis: `…Size` for features (PyTorch `in_features`, `input_size`,
+//      `hidden_size`, `embedding_dim`), `…Channels` for the channels of a convolution (PyTorch
+//      `in_channels`, `out_channels`). `width` is the model width E of attention and Transformer
+//      layers (PyTorch `embed_dim`, `d_model`); `dimension` is the size D of the vectors a flow layer
+//      maps to themselves.
+//   3. No abbreviations: `epsilon` (not `eps`), `probability` (not `p`), `normalizedShape`.
+//   4. Flags that add learnable tensors: `bias:` for an additive bias, `affine:` for a
+//      normalisation's learnable scale (and shift): LayerNorm, RMSNorm, GroupNorm (PyTorch's
+//      `elementwise_affine` and `affine` are one idea with two names; here it has one).
+//   5. Every argument is labelled, except a kind, a whole configuration or a container's contents
+//      given first (`Activation(.relu)`, `Recurrent(.lstm, …)`, `GPT(configuration)`,
+//      `Sequential([...])`); randomness comes last as `using: &rng`, after `dtype:`.
+
 /// A differentiable function with parameters: a model is a value, its parameters are listed
 /// explicitly (`ParameterTree`), and applying it is `layer(x)`.
 public protocol Layer: ParameterTree {

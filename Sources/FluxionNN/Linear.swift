@@ -65,13 +65,13 @@ public struct MLP: Layer {
 
 /// A lookup table: y[..., :] = W[index[...], :].
 ///
-/// Shapes: int32 indices [...] → [..., embeddingSize]; W [count, embeddingSize].
+/// Shapes: int32 indices [...] → [..., embeddingSize]; W [embeddingCount, embeddingSize].
 /// Initialisation (PyTorch): W ~ N(0, 1).
 public struct Embedding: Layer {
     public var weight: Tensor
 
-    public init(count: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        weight = Tensor.randomNormal(shape: [count, embeddingSize], dtype: dtype, using: &rng)
+    public init(embeddingCount: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        weight = Tensor.randomNormal(shape: [embeddingCount, embeddingSize], dtype: dtype, using: &rng)
     }
     public init(weight: Tensor) { self.weight = weight }
 

@@ -9,14 +9,11 @@ public struct LayerNorm: Layer {
     public var epsilon: Double
     public let normalizedShape: [Int]
 
-    public init(normalizedShape: [Int], epsilon: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true, dtype: DType = .float32) {
+    public init(normalizedShape: [Int], epsilon: Double = 1e-5, affine: Bool = true, bias: Bool = true, dtype: DType = .float32) {
         self.normalizedShape = normalizedShape
         self.epsilon = epsilon
-        weight = elementwiseAffine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
-        self.bias = elementwiseAffine && bias ? Tensor.zeros(shape: normalizedShape, dtype: dtype) : nil
-    }
-    public init(_ size: Int, epsilon: Double = 1e-5, dtype: DType = .float32) {
-        self.init(normalizedShape: [size], epsilon: epsilon, dtype: dtype)
+        weight = affine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
+        self.bias = affine && bias ? Tensor.zeros(shape: normalizedShape, dtype: dtype) : nil
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -39,13 +36,10 @@ public struct RMSNorm: Layer {
     public var epsilon: Double
     public let normalizedShape: [Int]
 
-    public init(normalizedShape: [Int], epsilon: Double? = nil, elementwiseAffine: Bool = true, dtype: DType = .float32) {
+    public init(normalizedShape: [Int], epsilon: Double? = nil, affine: Bool = true, dtype: DType = .float32) {
         self.normalizedShape = normalizedShape
         self.epsilon = epsilon ?? (dtype == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne))
-        weight = elementwiseAffine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
-    }
-    public init(_ size: Int, epsilon: Double? = nil, dtype: DType = .float32) {
-        self.init(normalizedShape: [size], epsilon: epsilon, dtype: dtype)
+        weight = affine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

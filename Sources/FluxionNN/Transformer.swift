@@ -23,8 +23,8 @@ public struct TransformerEncoderLayer: Layer {
         selfAttention = MultiheadAttention(width: width, headCount: headCount, qkNorm: qkNorm, rotary: rotary, dtype: dtype, using: &rng)
         linear1 = Linear(inputSize: width, outputSize: feedForwardSize, dtype: dtype, using: &rng)
         linear2 = Linear(inputSize: feedForwardSize, outputSize: width, dtype: dtype, using: &rng)
-        norm1 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm2 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
+        norm1 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm2 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
         self.activation = Activation(activation)
         self.normFirst = normFirst
     }
@@ -78,9 +78,9 @@ public struct TransformerDecoderLayer: ParameterTree {
         crossAttention = MultiheadAttention(width: width, headCount: headCount, dtype: dtype, using: &rng)
         linear1 = Linear(inputSize: width, outputSize: feedForwardSize, dtype: dtype, using: &rng)
         linear2 = Linear(inputSize: feedForwardSize, outputSize: width, dtype: dtype, using: &rng)
-        norm1 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm2 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm3 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
+        norm1 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm2 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm3 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
         self.activation = Activation(activation)
         self.normFirst = normFirst
     }
@@ -130,7 +130,7 @@ public struct TransformerEncoder: Layer {
             TransformerEncoderLayer(width: width, headCount: headCount, feedForwardSize: feedForwardSize, activation: activation,
                                     normFirst: normFirst, qkNorm: qkNorm, rotary: rotary, dtype: dtype, using: &rng)
         }
-        norm = (finalNorm ?? normFirst) ? LayerNorm(width, dtype: dtype) : nil
+        norm = (finalNorm ?? normFirst) ? LayerNorm(normalizedShape: [width], dtype: dtype) : nil
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }

@@ -84,7 +84,7 @@ final class TransformerParityTests: XCTestCase {
         let m = { Int(f.metadata[$0]!)! }
         var rng = SeededGenerator(seed: 0)
         var model = GPT(GPTConfiguration(vocabularySize: m("vocab"), contextLength: m("context"), width: m("width"),
-                                         depth: m("depth"), headCount: m("heads")), using: &rng)
+                                         layerCount: m("depth"), headCount: m("heads")), using: &rng)
         try model.load(from: f.entries(withPrefix: "param."))
         let tokens = f.tensor("tokens"), t = m("context")
         let inputs = tokens.sliced(axis: 1, 0..<t), targets = tokens.sliced(axis: 1, 1..<(t + 1))

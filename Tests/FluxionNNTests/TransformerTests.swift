@@ -72,7 +72,7 @@ final class TransformerTests: XCTestCase {
         var rng = SeededGenerator(seed: 3)
         let tokens = Tensor([1, 4, 0, 2, 2, 3] as [Int32], shape: [2, 3])
         for positions in [GPTConfiguration.Positions.learned, .sinusoidal, .rotary] {
-            let c = GPTConfiguration(vocabularySize: 5, contextLength: 4, width: 4, depth: 1, headCount: 2, mlpRatio: 2, positions: positions)
+            let c = GPTConfiguration(vocabularySize: 5, contextLength: 4, width: 4, layerCount: 1, headCount: 2, mlpRatio: 2, positions: positions)
             check("GPT \(positions)", GPT(c, dtype: .float64, using: &rng), inputShape: [1]) { m, x in m(tokens) * x }
         }
         check("LearnedPositionalEmbedding", LearnedPositionalEmbedding(maxLength: 5, width: 3, dtype: .float64, using: &rng),
@@ -100,10 +100,10 @@ final class TransformerTests: XCTestCase {
         var rng = SeededGenerator(seed: 4)
         let tokens = Tensor((0..<(2 * 9)).map { _ in Int32(rng.next() % 7) }, shape: [2, 9])
         for (positions, qkNorm) in [(GPTConfiguration.Positions.learned, false), (.sinusoidal, false), (.rotary, true)] {
-            let c = GPTConfiguration(vocabularySize: 7, contextLength: 12, width: 8, depth: 2, headCount: 2, positions: positions, qkNorm: qkNorm)
+            let c = GPTConfiguration(vocabularySize: 7, contextLength: 12, width: 8, layerCount: 2, headCount: 2, positions: positions, qkNorm: qkNorm)
             let model = randomized(GPT(c, dtype: .float64, using: &rng), seed: 5)
             let full = model(tokens)
-            var caches = [AttentionCache](repeating: AttentionCache(), count: c.depth)
+            var caches = [AttentionCache](repeating: AttentionCache(), count: c.layerCount)
             var pieces = [model(tokens.sliced(axis: 1, 0..<4), caches: &caches)]
             for t in 4..<9 { pieces.append(model(tokens.sliced(axis: 1, t..<(t + 1)), caches: &caches)) }
             XCTAssertEqual(caches[0].length, 9)
@@ -121,7 +121,7 @@ final class TransformerTests: XCTestCase {
     /// later token leaves earlier logits unchanged (causality of the whole model).
     func testGenerationAndCausality() {
         var rng = SeededGenerator(seed: 8)
-        let c = GPTConfiguration(vocabularySize: 10, contextLength: 10, width: 8, depth: 2, headCount: 2)
+        let c = GPTConfiguration(vocabularySize: 10, contextLength: 10, width: 8, layerCount: 2, headCount: 2)
         let model = GPT(c, using: &rng)
         let prompt = Tensor([3, 1, 4, 1, 5, 9] as [Int32], shape: [2, 3])
         let generated = model.generate(prompt: prompt, count: 12, temperature: 0, using: &rng)  // slides past the context of 10
@@ -169,7 +169,7 @@ final class TransformerTests: XCTestCase {
     func testGPTLearnsToCopy() {
         var rng = SeededGenerator(seed: 11)
         let (maxLength, batch, vocab) = (8, 32, 10)
-        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * maxLength + 1, width: 32, depth: 2, headCount: 2)
+        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * maxLength + 1, width: 32, layerCount: 2, headCount: 2)
         var model = GPT(c, using: &rng)
         var optimizer = Adam(learningRate: 3e-3)
         func makeBatch() -> (Tensor, Tensor) {

@@ -45,7 +45,7 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
 ///     x ← x + W₂·GELU(W₁·LN₂(x) + b₁) + b₂       (GELU exact, with erf; W₁ [rE, E], W₂ [E, rE])
 ///
 /// Shapes: x [B, T, E] → [B, T, E]. Initialisation: PyTorch's (Linear U(±1/√fan_in), LayerNorm 1/0).
-public struct GPTBlock: ParameterTree {
+public struct GPTBlock: Layer {
     public var ln1: LayerNorm
     public var qkv: Linear
     public var proj: Linear
@@ -75,6 +75,7 @@ public struct GPTBlock: ParameterTree {
         self.rotary = rotary ? RotaryEmbedding(headSize: headSize) : nil
     }
 
+    /// The block on x [B, T, E] without a cache.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var cache: AttentionCache? = nil
         return callAsFunction(x, cache: &cache)
@@ -123,7 +124,7 @@ public struct GPTBlock: ParameterTree {
 /// Shapes: int32 tokens [B, T] (T ≤ contextLength) → logits [B, T, vocabularySize].
 /// Initialisation: PyTorch's defaults (embeddings N(0, 1), Linear U(±1/√fan_in)).
 /// Generation uses a KV cache per block: each new token costs one position's work.
-public struct GPT: ParameterTree {
+public struct GPT: Layer {
     public var tokenEmbedding: Embedding
     public var positionEmbedding: LearnedPositionalEmbedding?
     public var blocks: [GPTBlock]

@@ -85,8 +85,15 @@ public struct Embedding: Layer {
     }
 }
 
-/// Dropout: zeroes each element with probability p and scales the rest by 1/(1 − p) while
-/// training; the identity at evaluation. Randomness comes from the generator passed in.
+/// Dropout (Srivastava et al. 2014; PyTorch's `nn.Dropout`): while training,
+///
+///     y = x ⊙ k / (1 − p),   k_i ~ Bernoulli(1 − p) drawn from the generator passed in,
+///
+/// so E[y] = x; at evaluation (`isTraining == false`) or p = 0, y = x. Shapes: any → same. No parameters.
+///
+/// Not a `Layer`: its call needs the generator (`using: &rng`, randomness is explicit) and
+/// `Layer`'s call has none. A conformance would have to either draw from a hidden generator or
+/// silently skip dropping inside a `Sequential`; both are worse than the compile error.
 public struct Dropout: ParameterTree {
     public var probability: Double
     public var isTraining = true

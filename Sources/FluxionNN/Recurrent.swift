@@ -162,6 +162,8 @@ public struct Recurrent: Layer {
 }
 
 /// One step of a recurrent cell; any cell (including a user's own) runs through `unroll`.
+/// Cells are not `Layer`s: a step maps (input, state) to (output, state), and the state has the
+/// cell's own type. `Recurrent` is the `Layer` over whole sequences.
 public protocol RecurrentCell: ParameterTree {
     associatedtype State
     /// The next state and this step's output for input x_t [B, in].

@@ -61,6 +61,8 @@ public struct TransformerEncoderLayer: Layer {
 /// Shapes: x [B, T, E], memory [B, S, E] → [B, T, E]. Self-attention is causal by default
 /// (`causal`); `memoryKeyPadding` [B, S] (1 = attend) masks padded memory positions.
 /// Initialisation as `TransformerEncoderLayer`.
+/// Not a `Layer`: every call needs the encoder's `memory` as well as x, and there is no sensible
+/// default for it.
 public struct TransformerDecoderLayer: ParameterTree {
     public var selfAttention: MultiheadAttention
     public var crossAttention: MultiheadAttention

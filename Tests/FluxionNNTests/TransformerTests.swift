@@ -117,6 +117,33 @@ final class TransformerTests: XCTestCase {
         assertClose(stepwise, mha(x, causal: true), relativeTolerance: 1e-10, absoluteTolerance: 1e-10, "MultiheadAttention cache")
     }
 
+    /// GPT, GPTBlock, MultiheadAttention and RotaryEmbedding are `Layer`s: inside a `Sequential` they
+    /// compute what their own richer calls compute (no cache, no mask, offset 0), and their
+    /// parameters keep their names under the position prefix.
+    func testAttentionLayersConformToLayer() {
+        var rng = SeededGenerator(seed: 12)
+        let block = randomized(GPTBlock(width: 8, headCount: 2, dtype: .float64, using: &rng), seed: 1)
+        let mha = randomized(MultiheadAttention(width: 8, headCount: 2, dtype: .float64, using: &rng), seed: 2)
+        let rope = RotaryEmbedding(headSize: 8)
+        let stack = Sequential([block, mha, rope])
+        let x = Tensor.testInput([2, 5, 8], seed: 3)
+        var none: AttentionCache? = nil
+        let expected = rope(mha(block(x, cache: &none), causal: false), offset: 0)
+        assertClose(stack(x), expected, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "Sequential of attention layers")
+        XCTAssertEqual(stack.namedParameters.map(\.name),
+                       block.namedParameters.map { "0." + $0.name } + mha.namedParameters.map { "1." + $0.name })
+        XCTAssertTrue(block.namedParameters.map(\.name).contains("mlp.0.weight"))
+        XCTAssertTrue(mha.namedParameters.map(\.name).contains("in_proj_weight"))
+
+        let c = GPTConfiguration(vocabularySize: 7, contextLength: 6, width: 8, layerCount: 1, headCount: 2)
+        let gpt = randomized(GPT(c, dtype: .float64, using: &rng), seed: 4)
+        let tokens = Tensor((0..<12).map { _ in Int32(rng.next() % 7) }, shape: [2, 6])
+        var caches = [AttentionCache](repeating: AttentionCache(), count: c.layerCount)
+        let model: any Layer = gpt
+        assertClose(model(tokens), gpt(tokens, caches: &caches), relativeTolerance: 1e-10, absoluteTolerance: 1e-10, "GPT as a Layer")
+        XCTAssertEqual(Sequential([gpt]).namedParameters.first?.name, "0.tok.weight")
+    }
+
     /// Greedy generation with the cache equals greedy decoding by full recomputation; changing a
     /// later token leaves earlier logits unchanged (causality of the whole model).
     func testGenerationAndCausality() {

@@ -17,7 +17,7 @@
 ///
 /// Initialisation (PyTorch): `in_proj_weight` Xavier-uniform, U(±√(6/(E + 3E))); `in_proj_bias` and
 /// `out_proj.bias` 0; `out_proj.weight` U(±1/√E).
-/// As a `Layer`, `attention(x)` is unmasked self-attention (PyTorch's `mha(x, x, x)`).
+/// As a `Layer`, `mha(x)` is unmasked self-attention (PyTorch's `mha(x, x, x)`).
 public struct MultiheadAttention: Layer {
     public var inProjectionWeight: Tensor
     public var inProjectionBias: Tensor?
@@ -112,6 +112,7 @@ public struct MultiheadAttention: Layer {
 public struct AttentionCache {
     public var key: Tensor?
     public var value: Tensor?
+    /// An empty cache (no positions seen).
     public init() {}
     /// Number of cached positions S.
     public var length: Int { key?.shape[2] ?? 0 }

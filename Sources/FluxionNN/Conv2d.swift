@@ -28,6 +28,8 @@ public struct Conv2d: Layer {
         self.groupCount = groupCount
     }
 
+    /// The convolution with the given W [outputChannels, inputChannels/groupCount, kh, kw] and
+    /// b [outputChannels] (or no bias).
     public init(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                 dilation: (Int, Int) = (1, 1), groupCount: Int = 1) {
         self.weight = weight
@@ -38,6 +40,7 @@ public struct Conv2d: Layer {
         self.groupCount = groupCount
     }
 
+    /// The convolution of x [N, inputChannels, H, W] → [N, outputChannels, OH, OW].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groupCount)
     }

@@ -2,6 +2,7 @@ import Foundation
 
 /// The shape of a `GPT` model.
 public struct GPTConfiguration: Codable, Equatable, Sendable {
+    /// How token positions enter the model.
     public enum Positions: String, Codable, Sendable {
         /// Learned absolute embeddings added to the tokens (GPT-2).
         case learned
@@ -21,6 +22,7 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
     /// QK-RMSNorm in every block (RMSNorm over each head's queries and keys, ε = 1e-6).
     public var qkNorm: Bool
 
+    /// Sizes must be positive and `width` must split into `headCount` heads.
     public init(vocabularySize: Int, contextLength: Int, width: Int, layerCount: Int, headCount: Int, mlpRatio: Int = 4,
                 positions: Positions = .learned, qkNorm: Bool = false) {
         precondition(vocabularySize > 0 && contextLength > 0 && layerCount > 0 && mlpRatio > 0,

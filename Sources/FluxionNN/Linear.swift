@@ -14,6 +14,7 @@ public struct Linear: Layer {
         self.bias = bias ? uniformInit([outputSize], bound: bound, dtype: dtype, using: &rng) : nil
     }
 
+    /// The layer with the given W [outputSize, inputSize] and b [outputSize] (or no bias).
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
         self.weight = weight
@@ -23,6 +24,7 @@ public struct Linear: Layer {
     public var inputSize: Int { weight.shape[1] }
     public var outputSize: Int { weight.shape[0] }
 
+    /// y = x·Wᵀ + b: x [..., inputSize] → [..., outputSize].
     public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
@@ -31,9 +33,14 @@ public struct Linear: Layer {
     }
 }
 
-/// A multilayer perceptron: Linear layers with an activation between consecutive ones (none after
-/// the last). `sizes = [in, h1, ..., out]`. Parameter names `layers.i.weight`, `layers.i.bias`
-/// (a PyTorch `nn.ModuleList` of `nn.Linear` named `layers`).
+/// A multilayer perceptron: `Linear` layers with an activation between consecutive ones (none
+/// after the last),
+///
+///     h₀ = x,  h_i = act(h_{i−1}·W_iᵀ + b_i) for i < L,  y = h_{L−1}·W_Lᵀ + b_L
+///
+/// Shapes: `sizes = [in, h₁, …, out]`, x [..., in] → [..., out]. Initialisation: `Linear`'s
+/// (PyTorch's U(±1/√fan_in)). Parameter names `layers.i.weight`, `layers.i.bias` (a PyTorch
+/// `nn.ModuleList` of `nn.Linear` named `layers`).
 public struct MLP: Layer {
     public var layers: [Linear]
     public var activation: Activation
@@ -66,15 +73,17 @@ public struct MLP: Layer {
 /// A lookup table: y[..., :] = W[index[...], :].
 ///
 /// Shapes: int32 indices [...] → [..., embeddingSize]; W [embeddingCount, embeddingSize].
-/// Initialisation (PyTorch): W ~ N(0, 1).
+/// Initialisation (PyTorch's `nn.Embedding`): W ~ N(0, 1).
 public struct Embedding: Layer {
     public var weight: Tensor
 
     public init(embeddingCount: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
         weight = Tensor.randomNormal(shape: [embeddingCount, embeddingSize], dtype: dtype, using: &rng)
     }
+    /// The table W [embeddingCount, embeddingSize] given.
     public init(weight: Tensor) { self.weight = weight }
 
+    /// The rows of W at int32 `indices` [...] → [..., embeddingSize].
     public func callAsFunction(_ indices: Tensor) -> Tensor {
         precondition(indices.dtype == .int32, "Embedding: indices must be int32, got \(indices.dtype) \(indices.shape)")
         return weight.indexSelect(axis: 0, indices: indices.flattened()).reshaped(to: indices.shape + [weight.shape[1]])
@@ -103,6 +112,7 @@ public struct Dropout: ParameterTree {
         self.probability = probability
     }
 
+    /// x ⊙ k/(1 − p) with k ~ Bernoulli(1 − p) drawn from `rng` while training (and p > 0); x otherwise.
     public func callAsFunction(_ x: Tensor, using rng: inout SeededGenerator) -> Tensor {
         guard isTraining && probability > 0 else { return x }
         let keep = Tensor.randomUniform(shape: x.shape, dtype: x.dtype, using: &rng) .>= probability

@@ -26,8 +26,10 @@ public struct SinusoidalPositionalEncoding: Layer {
         return Tensor(v, shape: [length, width], dtype: dtype)
     }
 
+    /// x + PE[0..<T].
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, offset: 0) }
 
+    /// x + PE[offset..<offset + T].
     public func callAsFunction(_ x: Tensor, offset: Int) -> Tensor {
         precondition(x.rank >= 2 && x.shape[x.rank - 1] == width,
                      "SinusoidalPositionalEncoding: input \(x.shape) must be [..., T, \(width)]")
@@ -50,8 +52,10 @@ public struct LearnedPositionalEmbedding: Layer {
 
     public var maxLength: Int { weight.shape[0] }
 
+    /// x + P[0..<T].
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, offset: 0) }
 
+    /// x + P[offset..<offset + T].
     public func callAsFunction(_ x: Tensor, offset: Int) -> Tensor {
         let t = x.shape[x.rank - 2]
         precondition(offset + t <= maxLength, "LearnedPositionalEmbedding: positions up to \(offset + t) exceed the maximum length \(maxLength)")

@@ -29,8 +29,10 @@ public struct TransformerEncoderLayer: Layer {
         self.normFirst = normFirst
     }
 
+    /// The layer on x [B, T, E] without masks.
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
 
+    /// The layer on x [B, T, E] with its self-attention masked as `MultiheadAttention`'s.
     public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
         let ff = { (h: Tensor) in linear2(activation(linear1(h))) }
         if normFirst {
@@ -87,6 +89,7 @@ public struct TransformerDecoderLayer: ParameterTree {
         self.normFirst = normFirst
     }
 
+    /// The layer on x [B, T, E] attending to `memory` [B, S, E]; `keyPadding` [B, T] masks x's own keys.
     public func callAsFunction(_ x: Tensor, memory: Tensor, causal: Bool = true, keyPadding: Tensor? = nil,
                                memoryKeyPadding: Tensor? = nil) -> Tensor {
         let ff = { (h: Tensor) in linear2(activation(linear1(h))) }
@@ -135,8 +138,10 @@ public struct TransformerEncoder: Layer {
         norm = (finalNorm ?? normFirst) ? LayerNorm(normalizedShape: [width], dtype: dtype) : nil
     }
 
+    /// The stack on x [B, T, E] without masks.
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
 
+    /// The stack on x [B, T, E], every layer masked as `MultiheadAttention`'s.
     public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
         var h = x
         for layer in layers { h = layer(h, causal: causal, keyPadding: keyPadding, mask: mask) }

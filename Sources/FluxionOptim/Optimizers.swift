@@ -1,8 +1,13 @@
 import Foundation
 import FluxionKernels
 
-/// Stochastic gradient descent with optional momentum (PyTorch's formulation):
-/// g ← g + λp; b ← μb + (1 − τ)g (b = g on the first step); g ← g + μb (Nesterov) or g ← b; p ← p − ηg.
+/// Stochastic gradient descent with optional momentum, PyTorch's `torch.optim.SGD` formulation
+/// (Nesterov momentum as Sutskever et al. 2013):
+///
+///     g ← g + λp;  b ← μb + (1 − τ)g (b = g on the first step);  g ← g + μb (Nesterov) or g ← b;  p ← p − ηg
+///
+/// with η = `learningRate`, μ = `momentum`, τ = `dampening`, λ = `weightDecay` (μ, τ, λ default to 0).
+/// State: `momentum_buffer` per parameter, kept only when μ ≠ 0.
 public struct SGD: Optimizer {
     public static let slotNames: Set<String> = ["momentum_buffer"]
     public var learningRate: Double
@@ -23,6 +28,7 @@ public struct SGD: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    /// One SGD update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         let first = state["momentum_buffer/" + name] == nil
@@ -82,6 +88,7 @@ public struct Adam: Optimizer {
         self.decoupledWeightDecay = decoupledWeightDecay
     }
 
+    /// One Adam (or AdamW) update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         var m = slot("exp_avg", name, like: p), v = slot("exp_avg_sq", name, like: p)
@@ -136,9 +143,13 @@ public struct Adam: Optimizer {
     }
 }
 
-/// RMSprop (PyTorch's formulation, α = 0.99, ε = 1e-8 outside the square root):
-/// v ← αv + (1 − α)g²; d = g/(√v + ε); with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd.
-/// `centered` subtracts the squared running mean of g from v.
+/// RMSprop (Tieleman & Hinton 2012, Coursera lecture 6.5), PyTorch's `torch.optim.RMSprop`
+/// formulation (η = 1e-2, α = 0.99, ε = 1e-8 outside the square root):
+///
+///     g ← g + λp;  v ← αv + (1 − α)g²;  d = g/(√v + ε);  with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd
+///
+/// `centered` (Graves 2013) keeps ḡ ← αḡ + (1 − α)g and uses √(v − ḡ²) instead of √v.
+/// State: `square_avg`, and `momentum_buffer` (μ > 0) and `grad_avg` (centered) per parameter.
 public struct RMSprop: Optimizer {
     public static let slotNames: Set<String> = ["square_avg", "momentum_buffer", "grad_avg"]
     public var learningRate: Double
@@ -161,6 +172,7 @@ public struct RMSprop: Optimizer {
         self.centered = centered
     }
 
+    /// One RMSprop update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         var v = slot("square_avg", name, like: p)

@@ -145,7 +145,7 @@ enum BenchWorkloads {
                 head.visitParameters(prefix: Self.join(prefix, "head"), body)
             }
         }
-        var model = Model(embedding: Embedding(count: vocab, embeddingSize: width, using: &rng),
+        var model = Model(embedding: Embedding(embeddingCount: vocab, embeddingSize: width, using: &rng),
                           lstm: Recurrent(.lstm, inputSize: width, hiddenSize: hidden, using: &rng),
                           head: Linear(inputSize: hidden, outputSize: vocab, using: &rng))
         var optimizer = Adam(learningRate: 2e-3)

@@ -7,8 +7,8 @@ extension BenchWorkloads {
     static func gpt(seconds: Double) -> Double {
         var rng = SeededGenerator(seed: 0)
         let (vocab, steps, batch) = (65, 128, 16)
-        var model = GPT(GPTConfiguration(vocabularySize: vocab, contextLength: steps, width: 128, depth: 4, headCount: 4), using: &rng)
-        var optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.01)
+        var model = GPT(GPTConfiguration(vocabularySize: vocab, contextLength: steps, width: 128, layerCount: 4, headCount: 4), using: &rng)
+        var optimizer = Adam(learningRate: 3e-4, weightDecay: 0.01, decoupledWeightDecay: true)
         let tokens = Tensor((0..<(batch * (steps + 1))).map { _ in Int32(rng.next() % UInt64(vocab)) }, shape: [batch, steps + 1])
         let inputs = tokens.sliced(axis: 1, 0..<steps), targets = tokens.sliced(axis: 1, 1..<(steps + 1))
         return timed(seconds) {

@@ -20,11 +20,11 @@ public struct AdditiveCoupling: FlowLayer {
     /// Whether m ends in a ReLU (Su's article).
     public var outputReLU: Bool
 
-    public init(dimension: Int, hiddenSize: Int, hiddenLayers: Int, sign: Double = 1, outputReLU: Bool = false,
+    public init(dimension: Int, hiddenSize: Int, hiddenLayerCount: Int, sign: Double = 1, outputReLU: Bool = false,
                 dtype: DType = .float32, using rng: inout SeededGenerator) {
         precondition(dimension % 2 == 0 && dimension >= 2, "AdditiveCoupling: dimension must be even, got \(dimension)")
         let half = dimension / 2
-        net = MLP(sizes: [half] + [Int](repeating: hiddenSize, count: hiddenLayers) + [half], activation: .relu, dtype: dtype, using: &rng)
+        net = MLP(sizes: [half] + [Int](repeating: hiddenSize, count: hiddenLayerCount) + [half], activation: .relu, dtype: dtype, using: &rng)
         self.sign = sign
         self.outputReLU = outputReLU
     }
@@ -130,9 +130,9 @@ public struct AffineCoupling: FlowLayer {
     public let mask: Tensor
     let inverseMask: Tensor
 
-    public init(mask: [Double], hiddenSize: Int, hiddenLayers: Int = 2, dtype: DType = .float32, using rng: inout SeededGenerator) {
+    public init(mask: [Double], hiddenSize: Int, hiddenLayerCount: Int = 2, dtype: DType = .float32, using rng: inout SeededGenerator) {
         let d = mask.count
-        net = CouplingMLP(sizes: [d] + [Int](repeating: hiddenSize, count: hiddenLayers) + [2 * d], dtype: dtype, using: &rng)
+        net = CouplingMLP(sizes: [d] + [Int](repeating: hiddenSize, count: hiddenLayerCount) + [2 * d], dtype: dtype, using: &rng)
         self.mask = Tensor(mask, shape: [d], dtype: dtype)
         inverseMask = Tensor(mask.map { 1 - $0 }, shape: [d], dtype: dtype)
     }

@@ -32,11 +32,11 @@ public struct CouplingConvNet: Layer {
     public var hidden: Conv2d
     public var output: Conv2d
 
-    public init(inChannels: Int, hiddenChannels: Int, outChannels: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        input = Conv2d(inChannels: inChannels, outChannels: hiddenChannels, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, using: &rng)
-        hidden = Conv2d(inChannels: hiddenChannels, outChannels: hiddenChannels, kernelSize: (1, 1), dtype: dtype, using: &rng)
-        output = Conv2d(weight: Tensor.zeros(shape: [outChannels, hiddenChannels, 3, 3], dtype: dtype),
-                        bias: Tensor.zeros(shape: [outChannels], dtype: dtype), padding: (1, 1))
+    public init(inputChannels: Int, hiddenChannels: Int, outputChannels: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        input = Conv2d(inputChannels: inputChannels, outputChannels: hiddenChannels, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, using: &rng)
+        hidden = Conv2d(inputChannels: hiddenChannels, outputChannels: hiddenChannels, kernelSize: (1, 1), dtype: dtype, using: &rng)
+        output = Conv2d(weight: Tensor.zeros(shape: [outputChannels, hiddenChannels, 3, 3], dtype: dtype),
+                        bias: Tensor.zeros(shape: [outputChannels], dtype: dtype), padding: (1, 1))
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { output(hidden(input(x).relu()).relu()) }
@@ -67,19 +67,19 @@ public struct ConvAffineCoupling: FlowLayer {
     public var net: CouplingConvNet
     public let mask: Mask
     public let scale: Scale
-    public let channels: Int
+    public let channelCount: Int
 
-    public init(channels: Int, mask: Mask, scale: Scale, hiddenChannels: Int, dtype: DType = .float32,
+    public init(channelCount: Int, mask: Mask, scale: Scale, hiddenChannels: Int, dtype: DType = .float32,
                 using rng: inout SeededGenerator) {
-        self.channels = channels
+        self.channelCount = channelCount
         self.mask = mask
         self.scale = scale
         switch mask {
         case .checkerboard:
-            net = CouplingConvNet(inChannels: channels, hiddenChannels: hiddenChannels, outChannels: 2 * channels, dtype: dtype, using: &rng)
+            net = CouplingConvNet(inputChannels: channelCount, hiddenChannels: hiddenChannels, outputChannels: 2 * channelCount, dtype: dtype, using: &rng)
         case .channel:
-            precondition(channels % 2 == 0, "ConvAffineCoupling: a channel mask needs an even channel count, got \(channels)")
-            net = CouplingConvNet(inChannels: channels / 2, hiddenChannels: hiddenChannels, outChannels: channels, dtype: dtype, using: &rng)
+            precondition(channelCount % 2 == 0, "ConvAffineCoupling: a channel mask needs an even channel count, got \(channelCount)")
+            net = CouplingConvNet(inputChannels: channelCount / 2, hiddenChannels: hiddenChannels, outputChannels: channelCount, dtype: dtype, using: &rng)
         }
     }
 
@@ -151,10 +151,10 @@ public struct ConvAffineCoupling: FlowLayer {
 public struct SplitPrior: FlowLayer {
     public var conv: Conv2d?
 
-    public init(channels: Int, learned: Bool, dtype: DType = .float32) {
-        precondition(channels % 2 == 0, "SplitPrior: needs an even channel count, got \(channels)")
-        conv = learned ? Conv2d(weight: Tensor.zeros(shape: [channels, channels - channels / 2, 3, 3], dtype: dtype),
-                                bias: Tensor.zeros(shape: [channels], dtype: dtype), padding: (1, 1)) : nil
+    public init(channelCount: Int, learned: Bool, dtype: DType = .float32) {
+        precondition(channelCount % 2 == 0, "SplitPrior: needs an even channel count, got \(channelCount)")
+        conv = learned ? Conv2d(weight: Tensor.zeros(shape: [channelCount, channelCount - channelCount / 2, 3, 3], dtype: dtype),
+                                bias: Tensor.zeros(shape: [channelCount], dtype: dtype), padding: (1, 1)) : nil
     }
 
     func meanAndLogStd(_ rest: Tensor) -> (Tensor, Tensor)? {

@@ -75,7 +75,7 @@ public struct FlowConfiguration: Codable, Equatable, Sendable {
             let su = variant == "su"
             guard su || variant == "paper" else { throw bad("nice: variant must be 'paper' or 'su', got '\(variant)'") }
             for i in 0..<couplingLayers {
-                layers.append(AdditiveCoupling(dimension: eventShape[0], hiddenSize: hiddenSize, hiddenLayers: hiddenLayers,
+                layers.append(AdditiveCoupling(dimension: eventShape[0], hiddenSize: hiddenSize, hiddenLayerCount: hiddenLayers,
                                                sign: su ? -1 : 1, outputReLU: su, dtype: dtype, using: &rng))
                 if i < couplingLayers - 1 { layers.append(Reverse()) }
             }
@@ -85,27 +85,27 @@ public struct FlowConfiguration: Codable, Equatable, Sendable {
             let d = eventShape[0]
             for i in 0..<couplingLayers {
                 let mask = (0..<d).map { Double(($0 + i) % 2 == 0 ? 1 : 0) }
-                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayers: hiddenLayers, dtype: dtype, using: &rng))
+                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayerCount: hiddenLayers, dtype: dtype, using: &rng))
             }
         case "realnvp":
             let c = eventShape[0]
             guard eventShape[1] % 4 == 0, eventShape[2] % 4 == 0 else { throw bad("realnvp: image sides must be multiples of 4, got \(eventShape)") }
             func coupling(_ channels: Int, _ mask: ConvAffineCoupling.Mask) -> ConvAffineCoupling {
-                ConvAffineCoupling(channels: channels, mask: mask, scale: .tanh, hiddenChannels: hiddenSize, dtype: dtype, using: &rng)
+                ConvAffineCoupling(channelCount: channels, mask: mask, scale: .tanh, hiddenChannels: hiddenSize, dtype: dtype, using: &rng)
             }
             for p in [0, 1, 0] { layers.append(coupling(c, .checkerboard(p))) }
             layers.append(Squeeze())
             for p in [0, 1, 0] { layers.append(coupling(4 * c, .channel(p))) }
-            layers.append(SplitPrior(channels: 4 * c, learned: false, dtype: dtype))
+            layers.append(SplitPrior(channelCount: 4 * c, learned: false, dtype: dtype))
             for p in [0, 1, 0, 1] { layers.append(coupling(2 * c, .checkerboard(p))) }
         case "glow" where !isImage:
             guard eventShape.count == 1 else { throw bad("glow: needs [D] or [C, H, W] data, got \(eventShape)") }
             let d = eventShape[0]
             for _ in 0..<couplingLayers {
-                layers.append(ActNorm(channels: d, dtype: dtype))
-                layers.append(InvertibleConv1x1(channels: d, dtype: dtype, using: &rng))
+                layers.append(ActNorm(channelCount: d, dtype: dtype))
+                layers.append(InvertibleConv1x1(channelCount: d, dtype: dtype, using: &rng))
                 let mask = (0..<d).map { Double($0 < d / 2 ? 1 : 0) }
-                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayers: hiddenLayers, dtype: dtype, using: &rng))
+                layers.append(AffineCoupling(mask: mask, hiddenSize: hiddenSize, hiddenLayerCount: hiddenLayers, dtype: dtype, using: &rng))
             }
         case "glow":
             var (c, h, w) = (eventShape[0], eventShape[1], eventShape[2])
@@ -115,13 +115,13 @@ public struct FlowConfiguration: Codable, Equatable, Sendable {
                 layers.append(Squeeze())
                 (c, h, w) = (4 * c, h / 2, w / 2)
                 for _ in 0..<couplingLayers {
-                    layers.append(ActNorm(channels: c, dtype: dtype))
-                    layers.append(InvertibleConv1x1(channels: c, dtype: dtype, using: &rng))
-                    layers.append(ConvAffineCoupling(channels: c, mask: .channel(0), scale: .sigmoid, hiddenChannels: hiddenSize,
+                    layers.append(ActNorm(channelCount: c, dtype: dtype))
+                    layers.append(InvertibleConv1x1(channelCount: c, dtype: dtype, using: &rng))
+                    layers.append(ConvAffineCoupling(channelCount: c, mask: .channel(0), scale: .sigmoid, hiddenChannels: hiddenSize,
                                                      dtype: dtype, using: &rng))
                 }
                 if level < levels - 1 {
-                    layers.append(SplitPrior(channels: c, learned: true, dtype: dtype))
+                    layers.append(SplitPrior(channelCount: c, learned: true, dtype: dtype))
                     c /= 2
                 }
             }

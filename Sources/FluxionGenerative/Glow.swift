@@ -15,9 +15,9 @@ public struct ActNorm: FlowLayer {
     public var bias: Tensor
     public var logScale: Tensor
 
-    public init(channels: Int, dtype: DType = .float32) {
-        bias = Tensor.zeros(shape: [channels], dtype: dtype)
-        logScale = Tensor.zeros(shape: [channels], dtype: dtype)
+    public init(channelCount: Int, dtype: DType = .float32) {
+        bias = Tensor.zeros(shape: [channelCount], dtype: dtype)
+        logScale = Tensor.zeros(shape: [channelCount], dtype: dtype)
     }
 
     func broadcastShape(_ x: Tensor) -> [Int] { [1, x.shape[1]] + [Int](repeating: 1, count: x.rank - 2) }
@@ -67,7 +67,7 @@ public struct InvertibleConv1x1: FlowLayer {
     let lowerMask: Tensor
     let identity: Tensor
 
-    public init(channels c: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+    public init(channelCount c: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
         let q = Self.randomRotation(c, using: &rng)
         let (p, l, u) = Self.luDecomposition(q, c)
         var lowerValues = l, upperValues = u, logs = [Double](repeating: 0, count: c), signs = logs

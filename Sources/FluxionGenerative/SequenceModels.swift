@@ -21,7 +21,7 @@ public struct RecurrentSequenceModel: SequenceModel {
     public init(_ kind: RecurrentKind, vocabularySize: Int?, featureCount: Int = 1, width: Int, hiddenSize: Int,
                 layerCount: Int = 1, outputSize: Int, using rng: inout SeededGenerator) {
         if let v = vocabularySize {
-            embedding = Embedding(count: v, embeddingSize: width, using: &rng)
+            embedding = Embedding(embeddingCount: v, embeddingSize: width, using: &rng)
         } else {
             inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
         }
@@ -120,7 +120,7 @@ public struct TransformerSequenceModel: SequenceModel {
     public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, headCount: Int, maxLength: Int,
                 outputSize: Int, using rng: inout SeededGenerator) {
         if let v = vocabularySize {
-            embedding = Embedding(count: v, embeddingSize: width, using: &rng)
+            embedding = Embedding(embeddingCount: v, embeddingSize: width, using: &rng)
             embedding!.weight = embedding!.weight * 0.02   // GPT-2's N(0, 0.02²)
         } else {
             inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
@@ -128,7 +128,7 @@ public struct TransformerSequenceModel: SequenceModel {
         positions = LearnedPositionalEmbedding(maxLength: maxLength, width: width, using: &rng)
         positions.weight = positions.weight * 0.02
         blocks = (0..<layerCount).map { _ in GPTBlock(width: width, headCount: headCount, using: &rng) }
-        norm = LayerNorm(width)
+        norm = LayerNorm(normalizedShape: [width])
         head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
     }
 

@@ -17,7 +17,8 @@
 ///
 /// Initialisation (PyTorch): `in_proj_weight` Xavier-uniform, U(±√(6/(E + 3E))); `in_proj_bias` and
 /// `out_proj.bias` 0; `out_proj.weight` U(±1/√E).
-public struct MultiheadAttention: ParameterTree {
+/// As a `Layer`, `mha(x)` is unmasked self-attention (PyTorch's `mha(x, x, x)`).
+public struct MultiheadAttention: Layer {
     public var inProjectionWeight: Tensor
     public var inProjectionBias: Tensor?
     public var outProjection: Linear
@@ -38,8 +39,8 @@ public struct MultiheadAttention: ParameterTree {
         if bias { outProjection.bias = Tensor.zeros(shape: [width], dtype: dtype) }
         let headSize = width / headCount
         if qkNorm {
-            queryNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
-            keyNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
+            queryNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
+            keyNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
         }
         self.rotary = rotary ? RotaryEmbedding(headSize: headSize) : nil
     }
@@ -47,8 +48,11 @@ public struct MultiheadAttention: ParameterTree {
     public var width: Int { inProjectionWeight.shape[1] }
     public var headSize: Int { width / headCount }
 
-    /// Self-attention: query = key = value = x.
-    public func callAsFunction(_ x: Tensor, causal: Bool = false, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
+    /// Unmasked self-attention: query = key = value = x.
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
+
+    /// Self-attention (query = key = value = x) with the masks described above.
+    public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
         var cache: AttentionCache? = nil
         return attend(query: x, keyValue: nil, causal: causal, keyPadding: keyPadding, mask: mask, cache: &cache)
     }
@@ -108,6 +112,7 @@ public struct MultiheadAttention: ParameterTree {
 public struct AttentionCache {
     public var key: Tensor?
     public var value: Tensor?
+    /// An empty cache (no positions seen).
     public init() {}
     /// Number of cached positions S.
     public var length: Int { key?.shape[2] ?? 0 }

@@ -2,6 +2,7 @@ import Foundation
 
 /// The shape of a `GPT` model.
 public struct GPTConfiguration: Codable, Equatable, Sendable {
+    /// How token positions enter the model.
     public enum Positions: String, Codable, Sendable {
         /// Learned absolute embeddings added to the tokens (GPT-2).
         case learned
@@ -13,23 +14,25 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
     public var vocabularySize: Int
     public var contextLength: Int
     public var width: Int
-    public var depth: Int
+    /// Number of `GPTBlock`s (nanoGPT's `n_layer`).
+    public var layerCount: Int
     public var headCount: Int
     public var mlpRatio: Int
     public var positions: Positions
     /// QK-RMSNorm in every block (RMSNorm over each head's queries and keys, ε = 1e-6).
     public var qkNorm: Bool
 
-    public init(vocabularySize: Int, contextLength: Int, width: Int, depth: Int, headCount: Int, mlpRatio: Int = 4,
+    /// Sizes must be positive and `width` must split into `headCount` heads.
+    public init(vocabularySize: Int, contextLength: Int, width: Int, layerCount: Int, headCount: Int, mlpRatio: Int = 4,
                 positions: Positions = .learned, qkNorm: Bool = false) {
-        precondition(vocabularySize > 0 && contextLength > 0 && depth > 0 && mlpRatio > 0,
+        precondition(vocabularySize > 0 && contextLength > 0 && layerCount > 0 && mlpRatio > 0,
                      "GPTConfiguration: sizes must be positive")
         precondition(width > 0 && headCount > 0 && width % headCount == 0,
                      "GPTConfiguration: width \(width) must split into \(headCount) heads")
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.width = width
-        self.depth = depth
+        self.layerCount = layerCount
         self.headCount = headCount
         self.mlpRatio = mlpRatio
         self.positions = positions
@@ -44,7 +47,7 @@ public struct GPTConfiguration: Codable, Equatable, Sendable {
 ///     x ← x + W₂·GELU(W₁·LN₂(x) + b₁) + b₂       (GELU exact, with erf; W₁ [rE, E], W₂ [E, rE])
 ///
 /// Shapes: x [B, T, E] → [B, T, E]. Initialisation: PyTorch's (Linear U(±1/√fan_in), LayerNorm 1/0).
-public struct GPTBlock: ParameterTree {
+public struct GPTBlock: Layer {
     public var ln1: LayerNorm
     public var qkv: Linear
     public var proj: Linear
@@ -60,20 +63,21 @@ public struct GPTBlock: ParameterTree {
                 dtype: DType = .float32, using rng: inout SeededGenerator) {
         precondition(width % headCount == 0, "GPTBlock: width \(width) must split into \(headCount) heads")
         self.headCount = headCount
-        ln1 = LayerNorm(width, dtype: dtype)
+        ln1 = LayerNorm(normalizedShape: [width], dtype: dtype)
         qkv = Linear(inputSize: width, outputSize: 3 * width, dtype: dtype, using: &rng)
         proj = Linear(inputSize: width, outputSize: width, dtype: dtype, using: &rng)
-        ln2 = LayerNorm(width, dtype: dtype)
+        ln2 = LayerNorm(normalizedShape: [width], dtype: dtype)
         fc1 = Linear(inputSize: width, outputSize: mlpRatio * width, dtype: dtype, using: &rng)
         fc2 = Linear(inputSize: mlpRatio * width, outputSize: width, dtype: dtype, using: &rng)
         let headSize = width / headCount
         if qkNorm {
-            queryNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
-            keyNorm = RMSNorm(headSize, epsilon: 1e-6, dtype: dtype)
+            queryNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
+            keyNorm = RMSNorm(normalizedShape: [headSize], epsilon: 1e-6, dtype: dtype)
         }
         self.rotary = rotary ? RotaryEmbedding(headSize: headSize) : nil
     }
 
+    /// The block on x [B, T, E] without a cache.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var cache: AttentionCache? = nil
         return callAsFunction(x, cache: &cache)
@@ -122,7 +126,7 @@ public struct GPTBlock: ParameterTree {
 /// Shapes: int32 tokens [B, T] (T ≤ contextLength) → logits [B, T, vocabularySize].
 /// Initialisation: PyTorch's defaults (embeddings N(0, 1), Linear U(±1/√fan_in)).
 /// Generation uses a KV cache per block: each new token costs one position's work.
-public struct GPT: ParameterTree {
+public struct GPT: Layer {
     public var tokenEmbedding: Embedding
     public var positionEmbedding: LearnedPositionalEmbedding?
     public var blocks: [GPTBlock]
@@ -132,14 +136,14 @@ public struct GPT: ParameterTree {
 
     public init(_ c: GPTConfiguration, dtype: DType = .float32, using rng: inout SeededGenerator) {
         configuration = c
-        tokenEmbedding = Embedding(count: c.vocabularySize, embeddingSize: c.width, dtype: dtype, using: &rng)
+        tokenEmbedding = Embedding(embeddingCount: c.vocabularySize, embeddingSize: c.width, dtype: dtype, using: &rng)
         positionEmbedding = c.positions == .learned
             ? LearnedPositionalEmbedding(maxLength: c.contextLength, width: c.width, dtype: dtype, using: &rng) : nil
-        blocks = (0..<c.depth).map { _ in
+        blocks = (0..<c.layerCount).map { _ in
             GPTBlock(width: c.width, headCount: c.headCount, mlpRatio: c.mlpRatio, qkNorm: c.qkNorm,
                      rotary: c.positions == .rotary, dtype: dtype, using: &rng)
         }
-        finalNorm = LayerNorm(c.width, dtype: dtype)
+        finalNorm = LayerNorm(normalizedShape: [c.width], dtype: dtype)
         head = Linear(inputSize: c.width, outputSize: c.vocabularySize, dtype: dtype, using: &rng)
     }
 
@@ -150,7 +154,7 @@ public struct GPT: ParameterTree {
     }
 
     /// Logits of new tokens [B, T] that follow the cached positions (one cache per block; pass
-    /// `[AttentionCache](repeating: AttentionCache(), count: depth)` to start).
+    /// `[AttentionCache](repeating: AttentionCache(), count: configuration.layerCount)` to start).
     public func callAsFunction(_ tokens: Tensor, caches: inout [AttentionCache]) -> Tensor {
         var c: [AttentionCache]? = caches
         let y = logits(tokens, caches: &c)

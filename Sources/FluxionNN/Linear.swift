@@ -14,6 +14,7 @@ public struct Linear: Layer {
         self.bias = bias ? uniformInit([outputSize], bound: bound, dtype: dtype, using: &rng) : nil
     }
 
+    /// The layer with the given W [outputSize, inputSize] and b [outputSize] (or no bias).
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
         self.weight = weight
@@ -23,6 +24,7 @@ public struct Linear: Layer {
     public var inputSize: Int { weight.shape[1] }
     public var outputSize: Int { weight.shape[0] }
 
+    /// y = x·Wᵀ + b: x [..., inputSize] → [..., outputSize].
     public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
 
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
@@ -31,9 +33,14 @@ public struct Linear: Layer {
     }
 }
 
-/// A multilayer perceptron: Linear layers with an activation between consecutive ones (none after
-/// the last). `sizes = [in, h1, ..., out]`. Parameter names `layers.i.weight`, `layers.i.bias`
-/// (a PyTorch `nn.ModuleList` of `nn.Linear` named `layers`).
+/// A multilayer perceptron: `Linear` layers with an activation between consecutive ones (none
+/// after the last),
+///
+///     h₀ = x,  h_i = act(h_{i−1}·W_iᵀ + b_i) for i < L,  y = h_{L−1}·W_Lᵀ + b_L
+///
+/// Shapes: `sizes = [in, h₁, …, out]`, x [..., in] → [..., out]. Initialisation: `Linear`'s
+/// (PyTorch's U(±1/√fan_in)). Parameter names `layers.i.weight`, `layers.i.bias` (a PyTorch
+/// `nn.ModuleList` of `nn.Linear` named `layers`).
 public struct MLP: Layer {
     public var layers: [Linear]
     public var activation: Activation
@@ -65,16 +72,18 @@ public struct MLP: Layer {
 
 /// A lookup table: y[..., :] = W[index[...], :].
 ///
-/// Shapes: int32 indices [...] → [..., embeddingSize]; W [count, embeddingSize].
-/// Initialisation (PyTorch): W ~ N(0, 1).
+/// Shapes: int32 indices [...] → [..., embeddingSize]; W [embeddingCount, embeddingSize].
+/// Initialisation (PyTorch's `nn.Embedding`): W ~ N(0, 1).
 public struct Embedding: Layer {
     public var weight: Tensor
 
-    public init(count: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
-        weight = Tensor.randomNormal(shape: [count, embeddingSize], dtype: dtype, using: &rng)
+    public init(embeddingCount: Int, embeddingSize: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
+        weight = Tensor.randomNormal(shape: [embeddingCount, embeddingSize], dtype: dtype, using: &rng)
     }
+    /// The table W [embeddingCount, embeddingSize] given.
     public init(weight: Tensor) { self.weight = weight }
 
+    /// The rows of W at int32 `indices` [...] → [..., embeddingSize].
     public func callAsFunction(_ indices: Tensor) -> Tensor {
         precondition(indices.dtype == .int32, "Embedding: indices must be int32, got \(indices.dtype) \(indices.shape)")
         return weight.indexSelect(axis: 0, indices: indices.flattened()).reshaped(to: indices.shape + [weight.shape[1]])
@@ -85,8 +94,15 @@ public struct Embedding: Layer {
     }
 }
 
-/// Dropout: zeroes each element with probability p and scales the rest by 1/(1 − p) while
-/// training; the identity at evaluation. Randomness comes from the generator passed in.
+/// Dropout (Srivastava et al. 2014; PyTorch's `nn.Dropout`): while training,
+///
+///     y = x ⊙ k / (1 − p),   k_i ~ Bernoulli(1 − p) drawn from the generator passed in,
+///
+/// so E[y] = x; at evaluation (`isTraining == false`) or p = 0, y = x. Shapes: any → same. No parameters.
+///
+/// Not a `Layer`: its call needs the generator (`using: &rng`, randomness is explicit) and
+/// `Layer`'s call has none. A conformance would have to either draw from a hidden generator or
+/// silently skip dropping inside a `Sequential`; both are worse than the compile error.
 public struct Dropout: ParameterTree {
     public var probability: Double
     public var isTraining = true
@@ -96,6 +112,7 @@ public struct Dropout: ParameterTree {
         self.probability = probability
     }
 
+    /// x ⊙ k/(1 − p) with k ~ Bernoulli(1 − p) drawn from `rng` while training (and p > 0); x otherwise.
     public func callAsFunction(_ x: Tensor, using rng: inout SeededGenerator) -> Tensor {
         guard isTraining && probability > 0 else { return x }
         let keep = Tensor.randomUniform(shape: x.shape, dtype: x.dtype, using: &rng) .>= probability

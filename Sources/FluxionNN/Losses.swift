@@ -13,15 +13,17 @@ func reduce(_ x: Tensor, _ reduction: Reduction) -> Tensor {
     }
 }
 
-/// Mean-squared error: mean((prediction − target)²) (or summed / per element).
+/// Mean-squared error (PyTorch's `nn.MSELoss`): mean((prediction − target)²), or the sum, or per element.
+///
+/// Shapes: prediction and target the same shape → a scalar (`.mean`, `.sum`) or that shape (`.none`).
 public func meanSquaredError(_ prediction: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
     precondition(prediction.shape == target.shape, "meanSquaredError: prediction \(prediction.shape) and target \(target.shape) differ")
     let d = prediction - target
     return reduce(d * d, reduction)
 }
 
-/// Negative log-likelihood of int32 class labels under log-probabilities (classes on the last axis):
-/// −logp[i, label_i], averaged over the labels that are not `ignoreIndex`.
+/// Negative log-likelihood of int32 class labels under log-probabilities (classes on the last axis;
+/// PyTorch's `nn.NLLLoss`): −logp[i, label_i], averaged over the labels that are not `ignoreIndex`.
 ///
 /// Shapes: logProbabilities [..., C], labels [...] (int32) → scalar (or [...] with `.none`).
 public func negativeLogLikelihood(_ logProbabilities: Tensor, labels: Tensor, ignoreIndex: Int32 = -100,
@@ -31,8 +33,10 @@ public func negativeLogLikelihood(_ logProbabilities: Tensor, labels: Tensor, ig
 
 /// Cross-entropy from logits (classes on the last axis, as PyTorch for [N, C]):
 /// ℓ_i = (1 − ε)(−logp[i, y_i]) + ε · mean_c(−logp[i, c]) with logp = logSoftmax(logits),
-/// averaged over labels that are not `ignoreIndex` (ε = `labelSmoothing`, PyTorch's convention).
-/// Stable: log-softmax subtracts the row maximum.
+/// averaged over labels that are not `ignoreIndex` (ε = `labelSmoothing`, PyTorch's `nn.CrossEntropyLoss`
+/// with class indices). Stable: log-softmax subtracts the row maximum.
+///
+/// Shapes: logits [..., C], labels [...] (int32) → scalar (or [...] with `.none`).
 public func crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex: Int32 = -100, labelSmoothing: Double = 0,
                          reduction: Reduction = .mean) -> Tensor {
     if labelSmoothing == 0 && logits.dtype.isFloatingPoint && labels.dtype == .int32 && Array(logits.shape.dropLast()) == labels.shape {
@@ -84,13 +88,16 @@ func classificationLoss(_ logp: Tensor, labels: Tensor, ignoreIndex: Int32, labe
 
 /// Binary cross-entropy on logits: ℓ = softplus(x) − x·y = max(x, 0) − x·y + log(1 + e^{−|x|}),
 /// stable for any x (PyTorch's `binary_cross_entropy_with_logits`).
+///
+/// Shapes: logits and targets (in [0, 1]) the same shape → scalar (or that shape with `.none`).
 public func binaryCrossEntropy(logits: Tensor, targets: Tensor, reduction: Reduction = .mean) -> Tensor {
     precondition(logits.shape == targets.shape, "binaryCrossEntropy: logits \(logits.shape) and targets \(targets.shape) differ")
     return reduce(logits.softplus() - logits * targets, reduction)
 }
 
 /// Elementwise log-density of N(mean, σ²) with σ = exp(logStandardDeviation):
-/// −½((x − μ)/σ)² − log σ − ½ log 2π. Parameters broadcast against x.
+/// −½((x − μ)/σ)² − log σ − ½ log 2π (μ = 0 and σ = 1 when nil). Shapes: x [...]; the parameters
+/// broadcast against x → x's shape.
 public func gaussianLogDensity(_ x: Tensor, mean: Tensor? = nil, logStandardDeviation: Tensor? = nil) -> Tensor {
     var z = x
     if let mean { z = z - mean }
@@ -105,7 +112,8 @@ public func gaussianLogDensity(_ x: Tensor, mean: Tensor? = nil, logStandardDevi
 }
 
 /// Elementwise log-density of the logistic distribution with location μ and scale s:
-/// log p = −z − 2·softplus(−z) − log s with z = (x − μ)/s (stable for large |z|).
+/// log p = −z − 2·softplus(−z) − log s with z = (x − μ)/s (stable for large |z|; μ = 0 and s = 1
+/// when nil). Shapes: x [...]; the parameters broadcast against x → x's shape.
 public func logisticLogDensity(_ x: Tensor, location: Tensor? = nil, logScale: Tensor? = nil) -> Tensor {
     var z = x
     if let location { z = z - location }

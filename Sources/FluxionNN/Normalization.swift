@@ -1,7 +1,8 @@
-/// Layer normalisation (Ba et al. 2016) over the last axes:
+/// Layer normalisation (Ba et al. 2016; PyTorch's `nn.LayerNorm`) over the last axes:
 /// y = (x − E[x]) / √(Var[x] + ε) · γ + β, with the biased variance (as PyTorch).
 ///
-/// Shapes: x [..., *normalizedShape] → same. γ (`weight`) = 1, β (`bias`) = 0 initially; ε = 1e-5.
+/// Shapes: x [..., *normalizedShape] → same; γ (`weight`), β (`bias`) [normalizedShape], 1 and 0
+/// initially, present with `affine` (PyTorch's `elementwise_affine`; β also needs `bias`); ε = 1e-5.
 /// Computed by the fused `Tensor.layerNorm` primitive.
 public struct LayerNorm: Layer {
     public var weight: Tensor?
@@ -9,16 +10,14 @@ public struct LayerNorm: Layer {
     public var epsilon: Double
     public let normalizedShape: [Int]
 
-    public init(normalizedShape: [Int], epsilon: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true, dtype: DType = .float32) {
+    public init(normalizedShape: [Int], epsilon: Double = 1e-5, affine: Bool = true, bias: Bool = true, dtype: DType = .float32) {
         self.normalizedShape = normalizedShape
         self.epsilon = epsilon
-        weight = elementwiseAffine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
-        self.bias = elementwiseAffine && bias ? Tensor.zeros(shape: normalizedShape, dtype: dtype) : nil
-    }
-    public init(_ size: Int, epsilon: Double = 1e-5, dtype: DType = .float32) {
-        self.init(normalizedShape: [size], epsilon: epsilon, dtype: dtype)
+        weight = affine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
+        self.bias = affine && bias ? Tensor.zeros(shape: normalizedShape, dtype: dtype) : nil
     }
 
+    /// x normalised over its last `normalizedShape.count` axes, then scaled and shifted.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
                      "LayerNorm: input \(x.shape) does not end with the normalized shape \(normalizedShape)")
@@ -31,23 +30,23 @@ public struct LayerNorm: Layer {
     }
 }
 
-/// Root-mean-square normalisation (Zhang & Sennrich 2019) over the last axes:
-/// y = x / √(mean(x²) + ε) · γ. γ = 1 initially; ε defaults to the dtype's machine epsilon, as
-/// PyTorch's `nn.RMSNorm(eps=None)`.
+/// Root-mean-square normalisation (Zhang & Sennrich 2019; PyTorch's `nn.RMSNorm`) over the last axes:
+/// y = x / √(mean(x²) + ε) · γ.
+///
+/// Shapes: x [..., *normalizedShape] → same; γ (`weight`) [normalizedShape], 1 initially, present
+/// with `affine`. ε defaults to the dtype's machine epsilon, as PyTorch's `nn.RMSNorm(eps=None)`.
 public struct RMSNorm: Layer {
     public var weight: Tensor?
     public var epsilon: Double
     public let normalizedShape: [Int]
 
-    public init(normalizedShape: [Int], epsilon: Double? = nil, elementwiseAffine: Bool = true, dtype: DType = .float32) {
+    public init(normalizedShape: [Int], epsilon: Double? = nil, affine: Bool = true, dtype: DType = .float32) {
         self.normalizedShape = normalizedShape
         self.epsilon = epsilon ?? (dtype == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne))
-        weight = elementwiseAffine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
-    }
-    public init(_ size: Int, epsilon: Double? = nil, dtype: DType = .float32) {
-        self.init(normalizedShape: [size], epsilon: epsilon, dtype: dtype)
+        weight = affine ? Tensor.ones(shape: normalizedShape, dtype: dtype) : nil
     }
 
+    /// x divided by its root mean square over the last `normalizedShape.count` axes, then scaled.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
                      "RMSNorm: input \(x.shape) does not end with the normalized shape \(normalizedShape)")
@@ -61,10 +60,14 @@ public struct RMSNorm: Layer {
     }
 }
 
-/// Group normalisation (Wu & He 2018): channels split into groups, each normalised over its
-/// channels and all spatial positions, then a per-channel affine map.
+/// Group normalisation (Wu & He 2018; PyTorch's `nn.GroupNorm`): the C = `channelCount` channels
+/// split into G = `groupCount` groups of C/G, each normalised over its channels and all spatial
+/// positions (biased variance), then a per-channel affine map:
 ///
-/// Shapes: x [N, C, *] → same; γ, β [C] (1 and 0 initially); ε = 1e-5.
+///     y[n, c, …] = (x[n, c, …] − μ[n, g(c)]) / √(σ²[n, g(c)] + ε) · γ[c] + β[c]
+///
+/// Shapes: x [N, C, *] → same; γ (`weight`), β (`bias`) [C], 1 and 0 initially, present with
+/// `affine`; ε = 1e-5.
 public struct GroupNorm: Layer {
     public var weight: Tensor?
     public var bias: Tensor?
@@ -82,6 +85,7 @@ public struct GroupNorm: Layer {
         bias = affine ? Tensor.zeros(shape: [channelCount], dtype: dtype) : nil
     }
 
+    /// x [N, C, *] normalised per sample and group, then scaled and shifted per channel.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 2 && x.shape[1] == channelCount, "GroupNorm: input \(x.shape) must be [N, \(channelCount), ...]")
         let n = x.shape[0]

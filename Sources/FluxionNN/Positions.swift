@@ -26,8 +26,10 @@ public struct SinusoidalPositionalEncoding: Layer {
         return Tensor(v, shape: [length, width], dtype: dtype)
     }
 
+    /// x + PE[0..<T].
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, offset: 0) }
 
+    /// x + PE[offset..<offset + T].
     public func callAsFunction(_ x: Tensor, offset: Int) -> Tensor {
         precondition(x.rank >= 2 && x.shape[x.rank - 1] == width,
                      "SinusoidalPositionalEncoding: input \(x.shape) must be [..., T, \(width)]")
@@ -50,8 +52,10 @@ public struct LearnedPositionalEmbedding: Layer {
 
     public var maxLength: Int { weight.shape[0] }
 
+    /// x + P[0..<T].
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, offset: 0) }
 
+    /// x + P[offset..<offset + T].
     public func callAsFunction(_ x: Tensor, offset: Int) -> Tensor {
         let t = x.shape[x.rank - 2]
         precondition(offset + t <= maxLength, "LearnedPositionalEmbedding: positions up to \(offset + t) exceed the maximum length \(maxLength)")
@@ -70,7 +74,7 @@ public struct LearnedPositionalEmbedding: Layer {
 ///
 /// so that ⟨RoPE(q, m), RoPE(k, n)⟩ depends on m − n only. Applied to queries and keys per head.
 /// Shapes: x [..., T, d] (d even) → same; positions start at `offset`. No parameters.
-public struct RotaryEmbedding: Sendable {
+public struct RotaryEmbedding: Layer, Sendable {
     public let headSize: Int
     public let base: Double
 
@@ -94,11 +98,17 @@ public struct RotaryEmbedding: Sendable {
         return (Tensor(c, shape: [length, headSize], dtype: dtype), Tensor(s, shape: [length, headSize], dtype: dtype))
     }
 
-    public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
+    /// RoPE of x [..., T, d] for positions 0..<T.
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, offset: 0) }
+
+    /// RoPE of x [..., T, d] for positions offset..<offset + T.
+    public func callAsFunction(_ x: Tensor, offset: Int) -> Tensor {
         precondition(x.rank >= 2 && x.shape[x.rank - 1] == headSize, "RotaryEmbedding: input \(x.shape) must be [..., T, \(headSize)]")
         let (cos, sin) = tables(length: x.shape[x.rank - 2], offset: offset, dtype: x.dtype)
         let halves = x.split(count: 2, axis: -1)
         let rotated = Tensor.concatenate([-halves[1], halves[0]], axis: x.rank - 1)
         return x * cos + rotated * sin
     }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
 }

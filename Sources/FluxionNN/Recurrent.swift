@@ -162,6 +162,8 @@ public struct Recurrent: Layer {
 }
 
 /// One step of a recurrent cell; any cell (including a user's own) runs through `unroll`.
+/// Cells are not `Layer`s: a step maps (input, state) to (output, state), and the state has the
+/// cell's own type. `Recurrent` is the `Layer` over whole sequences.
 public protocol RecurrentCell: ParameterTree {
     associatedtype State
     /// The next state and this step's output for input x_t [B, in].
@@ -181,8 +183,12 @@ public func unroll<C: RecurrentCell>(_ cell: C, _ x: Tensor, initialState: C.Sta
     return (Tensor.stack(outs, axis: 1), state)
 }
 
-/// A single LSTM step with PyTorch's `nn.LSTMCell` layout and names (`weight_ih`, `weight_hh`,
-/// `bias_ih`, `bias_hh`); state (h, c), each [B, H].
+/// A single LSTM step (Hochreiter & Schmidhuber 1997) with PyTorch's `nn.LSTMCell` layout and names
+/// (`weight_ih` [4H, I], `weight_hh` [4H, H], `bias_ih`, `bias_hh` [4H]), gates i, f, g, o:
+///
+///     [i f g o] = x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh,  c' = σ(f)⊙c + σ(i)⊙tanh(g),  h' = σ(o)⊙tanh(c')
+///
+/// Shapes: x [B, I], state (h, c) each [B, H] → output h' [B, H]. Initialisation (PyTorch): U(±1/√H).
 public struct LSTMCell: RecurrentCell {
     public var weights: RecurrentWeights
 
@@ -190,6 +196,7 @@ public struct LSTMCell: RecurrentCell {
         weights = .cell(.lstm, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
+    /// (h', (h', c')) for input x [B, I] and state (h, c).
     public func step(_ x: Tensor, _ state: (h: Tensor, c: Tensor)) -> (output: Tensor, state: (h: Tensor, c: Tensor)) {
         let z = Tensor.linear(x, weight: weights.weightIH, bias: weights.biasIH) + Tensor.linear(state.h, weight: weights.weightHH, bias: weights.biasHH)
         let p = z.split(count: 4, axis: -1)
@@ -203,7 +210,13 @@ public struct LSTMCell: RecurrentCell {
     }
 }
 
-/// A single GRU step with PyTorch's `nn.GRUCell` layout and names; state h [B, H].
+/// A single GRU step (Cho et al. 2014) with PyTorch's `nn.GRUCell` layout and names (`weight_ih`
+/// [3H, I], `weight_hh` [3H, H], `bias_ih`, `bias_hh` [3H]), gates r, z, n:
+///
+///     r, z = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr), σ(…),  n = tanh(x·W_inᵀ + b_in + r⊙(h·W_hnᵀ + b_hn)),
+///     h' = (1 − z)⊙n + z⊙h
+///
+/// Shapes: x [B, I], state h [B, H] → output h' [B, H]. Initialisation (PyTorch): U(±1/√H).
 public struct GRUCell: RecurrentCell {
     public var weights: RecurrentWeights
 
@@ -211,6 +224,7 @@ public struct GRUCell: RecurrentCell {
         weights = .cell(.gru, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
+    /// (h', h') for input x [B, I] and state h [B, H].
     public func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {
         let next = Self.update(projected: Tensor.linear(x, weight: weights.weightIH, bias: weights.biasIH), hidden: h, weights)
         return (next, next)
@@ -232,7 +246,11 @@ public struct GRUCell: RecurrentCell {
     }
 }
 
-/// A single Elman RNN step (`nn.RNNCell`): h' = tanh(W_ih x + b_ih + W_hh h + b_hh).
+/// A single Elman RNN step (Elman 1990; PyTorch's `nn.RNNCell`, tanh):
+/// h' = tanh(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh).
+///
+/// Shapes: x [B, I], state h [B, H] → output h' [B, H]; W_ih [H, I], W_hh [H, H], b [H].
+/// Initialisation (PyTorch): U(±1/√H).
 public struct RNNCell: RecurrentCell {
     public var weights: RecurrentWeights
 
@@ -240,6 +258,7 @@ public struct RNNCell: RecurrentCell {
         weights = .cell(.rnnTanh, inputSize: inputSize, hiddenSize: hiddenSize, dtype: dtype, using: &rng)
     }
 
+    /// (h', h') for input x [B, I] and state h [B, H].
     public func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {
         let next = (Tensor.linear(x, weight: weights.weightIH, bias: weights.biasIH)
                     + Tensor.linear(h, weight: weights.weightHH, bias: weights.biasHH)).tanh()

@@ -23,14 +23,16 @@ public struct TransformerEncoderLayer: Layer {
         selfAttention = MultiheadAttention(width: width, headCount: headCount, qkNorm: qkNorm, rotary: rotary, dtype: dtype, using: &rng)
         linear1 = Linear(inputSize: width, outputSize: feedForwardSize, dtype: dtype, using: &rng)
         linear2 = Linear(inputSize: feedForwardSize, outputSize: width, dtype: dtype, using: &rng)
-        norm1 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm2 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
+        norm1 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm2 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
         self.activation = Activation(activation)
         self.normFirst = normFirst
     }
 
+    /// The layer on x [B, T, E] without masks.
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
 
+    /// The layer on x [B, T, E] with its self-attention masked as `MultiheadAttention`'s.
     public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
         let ff = { (h: Tensor) in linear2(activation(linear1(h))) }
         if normFirst {
@@ -61,6 +63,8 @@ public struct TransformerEncoderLayer: Layer {
 /// Shapes: x [B, T, E], memory [B, S, E] → [B, T, E]. Self-attention is causal by default
 /// (`causal`); `memoryKeyPadding` [B, S] (1 = attend) masks padded memory positions.
 /// Initialisation as `TransformerEncoderLayer`.
+/// Not a `Layer`: every call needs the encoder's `memory` as well as x, and there is no sensible
+/// default for it.
 public struct TransformerDecoderLayer: ParameterTree {
     public var selfAttention: MultiheadAttention
     public var crossAttention: MultiheadAttention
@@ -78,13 +82,14 @@ public struct TransformerDecoderLayer: ParameterTree {
         crossAttention = MultiheadAttention(width: width, headCount: headCount, dtype: dtype, using: &rng)
         linear1 = Linear(inputSize: width, outputSize: feedForwardSize, dtype: dtype, using: &rng)
         linear2 = Linear(inputSize: feedForwardSize, outputSize: width, dtype: dtype, using: &rng)
-        norm1 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm2 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
-        norm3 = LayerNorm(width, epsilon: layerNormEpsilon, dtype: dtype)
+        norm1 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm2 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
+        norm3 = LayerNorm(normalizedShape: [width], epsilon: layerNormEpsilon, dtype: dtype)
         self.activation = Activation(activation)
         self.normFirst = normFirst
     }
 
+    /// The layer on x [B, T, E] attending to `memory` [B, S, E]; `keyPadding` [B, T] masks x's own keys.
     public func callAsFunction(_ x: Tensor, memory: Tensor, causal: Bool = true, keyPadding: Tensor? = nil,
                                memoryKeyPadding: Tensor? = nil) -> Tensor {
         let ff = { (h: Tensor) in linear2(activation(linear1(h))) }
@@ -130,11 +135,13 @@ public struct TransformerEncoder: Layer {
             TransformerEncoderLayer(width: width, headCount: headCount, feedForwardSize: feedForwardSize, activation: activation,
                                     normFirst: normFirst, qkNorm: qkNorm, rotary: rotary, dtype: dtype, using: &rng)
         }
-        norm = (finalNorm ?? normFirst) ? LayerNorm(width, dtype: dtype) : nil
+        norm = (finalNorm ?? normFirst) ? LayerNorm(normalizedShape: [width], dtype: dtype) : nil
     }
 
+    /// The stack on x [B, T, E] without masks.
     public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, causal: false) }
 
+    /// The stack on x [B, T, E], every layer masked as `MultiheadAttention`'s.
     public func callAsFunction(_ x: Tensor, causal: Bool, keyPadding: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
         var h = x
         for layer in layers { h = layer(h, causal: causal, keyPadding: keyPadding, mask: mask) }

@@ -23,6 +23,7 @@ public struct SmoothMinimizationOptions: Sendable {
     public var sufficientDecrease: Double = 1e-4
     /// Backtracking factor: α ← ρα after a rejected step.
     public var backtrackingFactor: Double = 0.5
+    /// The defaults above.
     public init() {}
 }
 

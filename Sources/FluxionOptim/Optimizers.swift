@@ -1,8 +1,13 @@
 import Foundation
 import FluxionKernels
 
-/// Stochastic gradient descent with optional momentum (PyTorch's formulation):
-/// g ← g + λp; b ← μb + (1 − τ)g (b = g on the first step); g ← g + μb (Nesterov) or g ← b; p ← p − ηg.
+/// Stochastic gradient descent with optional momentum, PyTorch's `torch.optim.SGD` formulation
+/// (Nesterov momentum as Sutskever et al. 2013):
+///
+///     g ← g + λp;  b ← μb + (1 − τ)g (b = g on the first step);  g ← g + μb (Nesterov) or g ← b;  p ← p − ηg
+///
+/// with η = `learningRate`, μ = `momentum`, τ = `dampening`, λ = `weightDecay` (μ, τ, λ default to 0).
+/// State: `momentum_buffer` per parameter, kept only when μ ≠ 0.
 public struct SGD: Optimizer {
     public static let slotNames: Set<String> = ["momentum_buffer"]
     public var learningRate: Double
@@ -23,6 +28,7 @@ public struct SGD: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    /// One SGD update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         let first = state["momentum_buffer/" + name] == nil
@@ -48,10 +54,18 @@ public struct SGD: Optimizer {
     }
 }
 
-/// Adam (Kingma & Ba 2015) with PyTorch's defaults, and AdamW's decoupled weight decay
-/// (Loshchilov & Hutter 2019) when `decoupledWeightDecay`:
-/// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε).
-/// Adam adds λp to g (L2); AdamW multiplies p by (1 − ηλ) first.
+/// Adam (Kingma & Ba 2015, arXiv:1412.6980), PyTorch's `torch.optim.Adam`, and AdamW
+/// (Loshchilov & Hutter 2019, arXiv:1711.05101) with `decoupledWeightDecay: true`:
+///
+///     Adam:   g ← g + λp                  (L2 penalty in the gradient)
+///     AdamW:  p ← (1 − ηλ)p               (decoupled: the moments never see the decay)
+///     m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²
+///     p ← p − (η/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε)
+///
+/// Defaults are PyTorch's (η = 1e-3, β = (0.9, 0.999), ε = 1e-8, λ = 0). PyTorch's `AdamW` is
+/// this optimiser with `decoupled_weight_decay=True` and λ = 1e-2, so `torch.optim.AdamW(p, lr)`
+/// is `Adam(learningRate: lr, weightDecay: 1e-2, decoupledWeightDecay: true)`; one type means one
+/// update loop and one state format (slots `exp_avg`, `exp_avg_sq`) for both.
 public struct Adam: Optimizer {
     public static let slotNames: Set<String> = ["exp_avg", "exp_avg_sq"]
     public var learningRate: Double
@@ -74,6 +88,7 @@ public struct Adam: Optimizer {
         self.decoupledWeightDecay = decoupledWeightDecay
     }
 
+    /// One Adam (or AdamW) update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         var m = slot("exp_avg", name, like: p), v = slot("exp_avg_sq", name, like: p)
@@ -128,15 +143,13 @@ public struct Adam: Optimizer {
     }
 }
 
-/// AdamW with PyTorch's defaults (learning rate 1e-3, weight decay 0.01, decoupled).
-public func AdamW(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
-                  weightDecay: Double = 0.01) -> Adam {
-    Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
-}
-
-/// RMSprop (PyTorch's formulation, α = 0.99, ε = 1e-8 outside the square root):
-/// v ← αv + (1 − α)g²; d = g/(√v + ε); with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd.
-/// `centered` subtracts the squared running mean of g from v.
+/// RMSprop (Tieleman & Hinton 2012, Coursera lecture 6.5), PyTorch's `torch.optim.RMSprop`
+/// formulation (η = 1e-2, α = 0.99, ε = 1e-8 outside the square root):
+///
+///     g ← g + λp;  v ← αv + (1 − α)g²;  d = g/(√v + ε);  with momentum b ← μb + d, p ← p − ηb, else p ← p − ηd
+///
+/// `centered` (Graves 2013) keeps ḡ ← αḡ + (1 − α)g and uses √(v − ḡ²) instead of √v.
+/// State: `square_avg`, and `momentum_buffer` (μ > 0) and `grad_avg` (centered) per parameter.
 public struct RMSprop: Optimizer {
     public static let slotNames: Set<String> = ["square_avg", "momentum_buffer", "grad_avg"]
     public var learningRate: Double
@@ -159,6 +172,7 @@ public struct RMSprop: Optimizer {
         self.centered = centered
     }
 
+    /// One RMSprop update of the parameter `name` (see the type).
     public mutating func step(_ name: String, _ p: inout Tensor, _ g: Tensor) {
         checkFloat(p, g, name)
         var v = slot("square_avg", name, like: p)

@@ -62,6 +62,7 @@ public struct MinimizationTrace {
     /// The method that produced the trace, for printing.
     public var method = ""
 
+    /// An empty trace for the method named `method`.
     public init(method: String) { self.method = method }
 
     /// The number of steps taken (iterates minus the start).

@@ -7,11 +7,14 @@ public enum LearningRateSchedule: Sendable, Equatable {
     case constant(Double)
     /// η · γ^⌊step / stepSize⌋ (PyTorch's StepLR).
     case step(initial: Double, stepSize: Int, gamma: Double)
-    /// η_min + (η − η_min)(1 + cos(π·step/total))/2, held at η_min after `total` (CosineAnnealingLR).
+    /// η_min + (η − η_min)(1 + cos(π·step/total))/2, held at η_min after `total` (PyTorch's
+    /// CosineAnnealingLR; Loshchilov & Hutter 2017, SGDR, without restarts).
     case cosine(initial: Double, total: Int, minimum: Double = 0)
-    /// Linear warm-up from 0 over `warmup` steps, then cosine decay to `minimum` at `total`.
+    /// Linear warm-up η·(step + 1)/warmup for the first `warmup` steps (Goyal et al. 2017), then
+    /// cosine decay from η to `minimum` at `total`.
     case warmupCosine(peak: Double, warmup: Int, total: Int, minimum: Double = 0)
 
+    /// The learning rate for update number `step` (0-based).
     public func rate(at step: Int) -> Double {
         switch self {
         case .constant(let lr): return lr
@@ -41,18 +44,21 @@ public func clipGradientNorm<M: ParameterTree>(_ gradient: inout M, maxNorm: Dou
     return norm
 }
 
-/// Exponential moving average of a model's parameters: θ̄ ← δθ̄ + (1 − δ)θ, for evaluation with
-/// smoothed weights.
+/// Exponential moving average of a model's parameters (Polyak averaging with exponential weights;
+/// as timm's `ModelEmaV2`): θ̄ ← δθ̄ + (1 − δ)θ after each update, for evaluation with smoothed
+/// weights. θ̄ starts at the model's parameters; δ = `decay` (0.999 by default).
 public struct ExponentialMovingAverage<M: ParameterTree> {
     public var average: M
     public var decay: Double
 
+    /// Starts the average at `model`'s parameters (detached from any recording).
     public init(_ model: M, decay: Double = 0.999) {
         precondition(decay >= 0 && decay <= 1, "ExponentialMovingAverage: decay must be in [0, 1], got \(decay)")
         average = model.mapParameters { _, t in t.detached }
         self.decay = decay
     }
 
+    /// θ̄ ← δθ̄ + (1 − δ)θ for every parameter θ of `model` (visited in the same order as `average`).
     public mutating func update(with model: M) {
         let current = model.namedParameters
         var i = 0

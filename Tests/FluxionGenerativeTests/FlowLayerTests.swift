@@ -40,22 +40,22 @@ final class FlowLayerTests: XCTestCase {
     static func layers() -> [(String, any FlowLayer, [Int])] {
         var rng = SeededGenerator(seed: 3)
         var out: [(String, any FlowLayer, [Int])] = []
-        out.append(("additive coupling (paper)", AdditiveCoupling(dimension: 6, hiddenSize: 8, hiddenLayers: 2, dtype: .float64, using: &rng), [6]))
-        out.append(("additive coupling (Su)", AdditiveCoupling(dimension: 4, hiddenSize: 8, hiddenLayers: 2, sign: -1, outputReLU: true, dtype: .float64, using: &rng), [4]))
+        out.append(("additive coupling (paper)", AdditiveCoupling(dimension: 6, hiddenSize: 8, hiddenLayerCount: 2, dtype: .float64, using: &rng), [6]))
+        out.append(("additive coupling (Su)", AdditiveCoupling(dimension: 4, hiddenSize: 8, hiddenLayerCount: 2, sign: -1, outputReLU: true, dtype: .float64, using: &rng), [4]))
         out.append(("reverse", Reverse(), [5]))
         out.append(("diagonal scaling", DiagonalScaling(dimension: 4, dtype: .float64), [4]))
         out.append(("affine coupling", AffineCoupling(mask: [1, 0, 1, 0], hiddenSize: 8, dtype: .float64, using: &rng), [4]))
         out.append(("affine coupling 2-D", AffineCoupling(mask: [0, 1], hiddenSize: 8, dtype: .float64, using: &rng), [2]))
         out.append(("logit", LogitTransform(alpha: 0.05), [5]))
-        out.append(("actnorm (vector)", ActNorm(channels: 3, dtype: .float64), [3]))
-        out.append(("actnorm (image)", ActNorm(channels: 2, dtype: .float64), [2, 2, 2]))
-        out.append(("1x1 conv (vector)", InvertibleConv1x1(channels: 3, dtype: .float64, using: &rng), [3]))
-        out.append(("1x1 conv (image)", InvertibleConv1x1(channels: 4, dtype: .float64, using: &rng), [4, 2, 2]))
+        out.append(("actnorm (vector)", ActNorm(channelCount: 3, dtype: .float64), [3]))
+        out.append(("actnorm (image)", ActNorm(channelCount: 2, dtype: .float64), [2, 2, 2]))
+        out.append(("1x1 conv (vector)", InvertibleConv1x1(channelCount: 3, dtype: .float64, using: &rng), [3]))
+        out.append(("1x1 conv (image)", InvertibleConv1x1(channelCount: 4, dtype: .float64, using: &rng), [4, 2, 2]))
         out.append(("squeeze", Squeeze(), [1, 4, 4]))
-        out.append(("checkerboard coupling", ConvAffineCoupling(channels: 1, mask: .checkerboard(0), scale: .tanh, hiddenChannels: 4, dtype: .float64, using: &rng), [1, 4, 4]))
-        out.append(("checkerboard coupling odd", ConvAffineCoupling(channels: 2, mask: .checkerboard(1), scale: .sigmoid, hiddenChannels: 4, dtype: .float64, using: &rng), [2, 2, 2]))
-        out.append(("channel coupling", ConvAffineCoupling(channels: 4, mask: .channel(0), scale: .sigmoid, hiddenChannels: 4, dtype: .float64, using: &rng), [4, 2, 2]))
-        out.append(("channel coupling odd", ConvAffineCoupling(channels: 4, mask: .channel(1), scale: .tanh, hiddenChannels: 4, dtype: .float64, using: &rng), [4, 2, 2]))
+        out.append(("checkerboard coupling", ConvAffineCoupling(channelCount: 1, mask: .checkerboard(0), scale: .tanh, hiddenChannels: 4, dtype: .float64, using: &rng), [1, 4, 4]))
+        out.append(("checkerboard coupling odd", ConvAffineCoupling(channelCount: 2, mask: .checkerboard(1), scale: .sigmoid, hiddenChannels: 4, dtype: .float64, using: &rng), [2, 2, 2]))
+        out.append(("channel coupling", ConvAffineCoupling(channelCount: 4, mask: .channel(0), scale: .sigmoid, hiddenChannels: 4, dtype: .float64, using: &rng), [4, 2, 2]))
+        out.append(("channel coupling odd", ConvAffineCoupling(channelCount: 4, mask: .channel(1), scale: .tanh, hiddenChannels: 4, dtype: .float64, using: &rng), [4, 2, 2]))
         return out.map { ($0.0, perturbedLayer($0.1), $0.2) }
     }
 
@@ -104,7 +104,7 @@ final class FlowLayerTests: XCTestCase {
     func testOneByOneConvolutionLUDeterminantEqualsTheDenseDeterminant() {
         var rng = SeededGenerator(seed: 21)
         for c in [2, 3, 5, 8] {
-            var conv = InvertibleConv1x1(channels: c, dtype: .float64, using: &rng)
+            var conv = InvertibleConv1x1(channelCount: c, dtype: .float64, using: &rng)
             // At initialisation W is a rotation: |det W| = 1.
             XCTAssertEqual(logAbsDeterminant(conv.weight.scalars, c), 0, accuracy: 1e-12, "c = \(c) rotation")
             conv = perturbed(conv, scale: 0.5, seed: UInt64(c))
@@ -141,7 +141,7 @@ final class FlowLayerTests: XCTestCase {
         let scales = Tensor([0.5, 3, 10], shape: [1, 3, 1, 1], dtype: .float64)
         let shifts = Tensor([-2, 0.5, 7], shape: [1, 3, 1, 1], dtype: .float64)
         let x = Tensor.randomNormal(shape: [64, 3, 4, 4], dtype: .float64, using: &rng) * scales + shifts
-        var norm = ActNorm(channels: 3, dtype: .float64)
+        var norm = ActNorm(channelCount: 3, dtype: .float64)
         let y = norm.initialize(with: x)
         let mean = y.mean(axes: [0, 2, 3]).scalars, variance = y.variance(axes: [0, 2, 3]).scalars
         for c in 0..<3 {
@@ -150,7 +150,7 @@ final class FlowLayerTests: XCTestCase {
         }
         XCTAssertEqual(norm.forward(x).output.scalars, y.scalars)
         // Vectors: per feature.
-        var vectorNorm = ActNorm(channels: 3, dtype: .float64)
+        var vectorNorm = ActNorm(channelCount: 3, dtype: .float64)
         let v = vectorNorm.initialize(with: x.mean(axes: [2, 3]))
         XCTAssertEqual(v.mean(axis: 0).scalars.map { abs($0) }.max()!, 0, accuracy: 1e-10)
         XCTAssertEqual(v.variance(axes: [0]).scalars[2], 1, accuracy: 1e-5)

@@ -71,7 +71,7 @@ final class FlowModelTests: XCTestCase {
 
     func testTheGlowSplitPriorIsConditional() throws {
         var rng = SeededGenerator(seed: 5)
-        let split = perturbed(SplitPrior(channels: 4, learned: true, dtype: .float64), scale: 0.3)
+        let split = perturbed(SplitPrior(channelCount: 4, learned: true, dtype: .float64), scale: 0.3)
         let h = Tensor.randomNormal(shape: [2, 4, 2, 2], dtype: .float64, using: &rng)
         let (z, rest, logp) = split.factorOut(h)
         XCTAssertEqual(z.shape, [2, 2, 2, 2])

@@ -45,7 +45,7 @@ final class ModelGradientTests: XCTestCase {
 
     func testSplitPriorLogDensity() {
         var rng = SeededGenerator(seed: 2)
-        let split = perturbed(SplitPrior(channels: 4, learned: true, dtype: .float64))
+        let split = perturbed(SplitPrior(channelCount: 4, learned: true, dtype: .float64))
         let x = Tensor.randomNormal(shape: [2, 4, 2, 2], dtype: .float64, using: &rng)
         let f: ([Tensor]) -> Tensor = { xs in
             let (y, logDeterminant) = Self.with(split, parameters: xs[1...]).forward(xs[0])
@@ -94,7 +94,7 @@ final class ModelGradientTests: XCTestCase {
             func open<L: FlowLayer>(_ l: L) { check(name, l, buffers: buffers) }
             open(layer)
         }
-        check("split prior", SplitPrior(channels: 4, learned: true))
+        check("split prior", SplitPrior(channelCount: 4, learned: true))
         var rng = SeededGenerator(seed: 1)
         check("TimeConditionedMLP", TimeConditionedMLP(dimension: 2, hiddenSizes: [4], timeFrequencies: 2, using: &rng))
         check("RecurrentSequenceModel", RecurrentSequenceModel(.lstm, vocabularySize: 5, width: 4, hiddenSize: 3, outputSize: 2, using: &rng))

@@ -31,16 +31,16 @@ final class LayerGradientTests: XCTestCase {
         check("Linear without bias", Linear(inputSize: 4, outputSize: 3, bias: false, dtype: .float64, using: &rng), inputShape: [3, 4])
         check("MLP silu", MLP(sizes: [3, 5, 2], activation: .silu, dtype: .float64, using: &rng), inputShape: [4, 3])
         check("MLP gelu", MLP(sizes: [3, 5, 2], activation: .gelu, dtype: .float64, using: &rng), inputShape: [4, 3])
-        check("LayerNorm", randomized(LayerNorm(5, dtype: .float64), seed: 2), inputShape: [3, 5])
+        check("LayerNorm", randomized(LayerNorm(normalizedShape: [5], dtype: .float64), seed: 2), inputShape: [3, 5])
         check("LayerNorm 2-D", randomized(LayerNorm(normalizedShape: [2, 3], dtype: .float64), seed: 3), inputShape: [2, 2, 3])
-        check("RMSNorm", randomized(RMSNorm(5, dtype: .float64), seed: 4), inputShape: [3, 5])
+        check("RMSNorm", randomized(RMSNorm(normalizedShape: [5], dtype: .float64), seed: 4), inputShape: [3, 5])
         check("GroupNorm", randomized(GroupNorm(groupCount: 2, channelCount: 4, dtype: .float64), seed: 5), inputShape: [2, 4, 3])
-        check("Conv2d", Conv2d(inChannels: 2, outChannels: 3, kernelSize: (2, 3), stride: (2, 1), padding: (1, 1),
+        check("Conv2d", Conv2d(inputChannels: 2, outputChannels: 3, kernelSize: (2, 3), stride: (2, 1), padding: (1, 1),
                                dtype: .float64, using: &rng), inputShape: [2, 2, 5, 4])
-        check("Conv2d groups dilation", Conv2d(inChannels: 4, outChannels: 2, kernelSize: (3, 3), padding: (2, 2), dilation: (2, 2),
-                                               groups: 2, dtype: .float64, using: &rng), inputShape: [1, 4, 4, 5])
+        check("Conv2d groups dilation", Conv2d(inputChannels: 4, outputChannels: 2, kernelSize: (3, 3), padding: (2, 2), dilation: (2, 2),
+                                               groupCount: 2, dtype: .float64, using: &rng), inputShape: [1, 4, 4, 5])
         check("Sequential", Sequential([Linear(inputSize: 3, outputSize: 4, dtype: .float64, using: &rng), Activation(.tanh),
-                                        LayerNorm(4, dtype: .float64), Linear(inputSize: 4, outputSize: 2, dtype: .float64, using: &rng)]),
+                                        LayerNorm(normalizedShape: [4], dtype: .float64), Linear(inputSize: 4, outputSize: 2, dtype: .float64, using: &rng)]),
               inputShape: [2, 3])
         for kind in [Activation.Kind.relu, .leakyRelu(0.1)] {
             check("Activation \(kind)", Activation(kind), inputShape: [3, 4], order: 1)
@@ -80,7 +80,7 @@ final class LayerGradientTests: XCTestCase {
 
     func testEmbeddingGradient() {
         var rng = SeededGenerator(seed: 1)
-        let table = Embedding(count: 5, embeddingSize: 3, dtype: .float64, using: &rng)
+        let table = Embedding(embeddingCount: 5, embeddingSize: 3, dtype: .float64, using: &rng)
         let idx = Tensor([4, 0, 4, 2] as [Int32], shape: [2, 2])
         let failures = GradientCheck.check({ xs in Embedding(weight: xs[0])(idx).sin() }, at: [table.weight], label: "Embedding")
         for f in failures { XCTFail(f) }
@@ -127,12 +127,12 @@ final class LayerGradientTests: XCTestCase {
         let bound = 0.1
         XCTAssertLessThanOrEqual(l.weight.abs().max().item, bound)
         XCTAssertEqual(l.weight.variance().item, bound * bound / 3, accuracy: 2e-4)  // U(−b, b) has variance b²/3
-        let c = Conv2d(inChannels: 4, outChannels: 8, kernelSize: (3, 3), groups: 2, using: &rng)
+        let c = Conv2d(inputChannels: 4, outputChannels: 8, kernelSize: (3, 3), groupCount: 2, using: &rng)
         XCTAssertLessThanOrEqual(c.weight.abs().max().item, 1 / 18.0.squareRoot())
         XCTAssertEqual(c.weight.shape, [8, 2, 3, 3])
-        let e = Embedding(count: 1000, embeddingSize: 16, using: &rng)
+        let e = Embedding(embeddingCount: 1000, embeddingSize: 16, using: &rng)
         XCTAssertEqual(e.weight.variance().item, 1, accuracy: 0.05)
-        XCTAssertEqual(LayerNorm(4).weight?.scalars, [1, 1, 1, 1])
+        XCTAssertEqual(LayerNorm(normalizedShape: [4]).weight?.scalars, [1, 1, 1, 1])
         XCTAssertEqual(Sequential([Linear(inputSize: 2, outputSize: 2, using: &rng), Activation(.relu),
                                    Linear(inputSize: 2, outputSize: 1, using: &rng)]).namedParameters.map(\.name),
                        ["0.weight", "0.bias", "2.weight", "2.bias"])

@@ -16,7 +16,7 @@ final class OptimizerTests: XCTestCase {
         let (x, y) = data()
         var rng = SeededGenerator(seed: 1)
         var model = MLP(sizes: [2, 16, 1], activation: .tanh, using: &rng)
-        var opt = AdamW(learningRate: 0.01)
+        var opt = Adam(learningRate: 0.01, weightDecay: 0.01, decoupledWeightDecay: true)
         func train(_ m: inout MLP, _ o: inout Adam, steps: Int) {
             for _ in 0..<steps {
                 let g = gradient(at: m) { meanSquaredError($0(x), y) }
@@ -34,7 +34,7 @@ final class OptimizerTests: XCTestCase {
 
         var resumed = MLP(sizes: [2, 16, 1], activation: .tanh, using: &rng)
         try resumed.load(from: dir.appendingPathComponent("model.safetensors").path)
-        var resumedOpt = AdamW(learningRate: 0.5)
+        var resumedOpt = Adam(learningRate: 0.5, weightDecay: 0.01, decoupledWeightDecay: true)
         try resumedOpt.loadState(from: dir.appendingPathComponent("optimizer.safetensors").path, for: resumed)
         XCTAssertEqual(resumedOpt.stepCount, 5)
         train(&resumed, &resumedOpt, steps: 5)

@@ -45,23 +45,23 @@ final class ParityTests: XCTestCase {
             try checkLayer("conv2d_\(i)") { f in
                 let w = f.tensor("param.weight")
                 let g = Int(f.metadata["groups"]!)!
-                return Conv2d(inChannels: w.shape[1] * g, outChannels: w.shape[0], kernelSize: pair(f.metadata["kernel"]),
+                return Conv2d(inputChannels: w.shape[1] * g, outputChannels: w.shape[0], kernelSize: pair(f.metadata["kernel"]),
                               stride: pair(f.metadata["stride"]), padding: pair(f.metadata["padding"]),
-                              dilation: pair(f.metadata["dilation"]), groups: g, using: &rng)
+                              dilation: pair(f.metadata["dilation"]), groupCount: g, using: &rng)
             }
         }
     }
 
     func testNormalizations() throws {
-        try checkLayer("layernorm") { _ in LayerNorm(6) }
+        try checkLayer("layernorm") { _ in LayerNorm(normalizedShape: [6]) }
         try checkLayer("layernorm_2d") { _ in LayerNorm(normalizedShape: [3, 6]) }
-        try checkLayer("rmsnorm") { _ in RMSNorm(6) }
+        try checkLayer("rmsnorm") { _ in RMSNorm(normalizedShape: [6]) }
         try checkLayer("groupnorm") { _ in GroupNorm(groupCount: 2, channelCount: 6) }
     }
 
     func testEmbedding() throws {
         var rng = SeededGenerator(seed: 0)
-        try checkLayer("embedding", { _ in Embedding(count: 10, embeddingSize: 4, using: &rng) }, intInput: true)
+        try checkLayer("embedding", { _ in Embedding(embeddingCount: 10, embeddingSize: 4, using: &rng) }, intInput: true)
     }
 
     func testLosses() throws {
@@ -106,8 +106,8 @@ final class ParityTests: XCTestCase {
             ("sgd_nesterov", SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.01)),
             ("adam", Adam(learningRate: 0.01)),
             ("adam_l2", Adam(learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1)),
-            ("adamw", AdamW(learningRate: 0.01)),
-            ("adamw_decay", AdamW(learningRate: 0.01, weightDecay: 0.5)),
+            ("adamw", Adam(learningRate: 0.01, weightDecay: 0.01, decoupledWeightDecay: true)),
+            ("adamw_decay", Adam(learningRate: 0.01, weightDecay: 0.5, decoupledWeightDecay: true)),
             ("rmsprop", RMSprop(learningRate: 0.01)),
             ("rmsprop_momentum_centered", RMSprop(learningRate: 0.01, weightDecay: 0.01, momentum: 0.5, centered: true)),
         ]

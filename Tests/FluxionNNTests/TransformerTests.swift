@@ -72,7 +72,7 @@ final class TransformerTests: XCTestCase {
         var rng = SeededGenerator(seed: 3)
         let tokens = Tensor([1, 4, 0, 2, 2, 3] as [Int32], shape: [2, 3])
         for positions in [GPTConfiguration.Positions.learned, .sinusoidal, .rotary] {
-            let c = GPTConfiguration(vocabularySize: 5, contextLength: 4, width: 4, depth: 1, headCount: 2, mlpRatio: 2, positions: positions)
+            let c = GPTConfiguration(vocabularySize: 5, contextLength: 4, width: 4, layerCount: 1, headCount: 2, mlpRatio: 2, positions: positions)
             check("GPT \(positions)", GPT(c, dtype: .float64, using: &rng), inputShape: [1]) { m, x in m(tokens) * x }
         }
         check("LearnedPositionalEmbedding", LearnedPositionalEmbedding(maxLength: 5, width: 3, dtype: .float64, using: &rng),
@@ -100,10 +100,10 @@ final class TransformerTests: XCTestCase {
         var rng = SeededGenerator(seed: 4)
         let tokens = Tensor((0..<(2 * 9)).map { _ in Int32(rng.next() % 7) }, shape: [2, 9])
         for (positions, qkNorm) in [(GPTConfiguration.Positions.learned, false), (.sinusoidal, false), (.rotary, true)] {
-            let c = GPTConfiguration(vocabularySize: 7, contextLength: 12, width: 8, depth: 2, headCount: 2, positions: positions, qkNorm: qkNorm)
+            let c = GPTConfiguration(vocabularySize: 7, contextLength: 12, width: 8, layerCount: 2, headCount: 2, positions: positions, qkNorm: qkNorm)
             let model = randomized(GPT(c, dtype: .float64, using: &rng), seed: 5)
             let full = model(tokens)
-            var caches = [AttentionCache](repeating: AttentionCache(), count: c.depth)
+            var caches = [AttentionCache](repeating: AttentionCache(), count: c.layerCount)
             var pieces = [model(tokens.sliced(axis: 1, 0..<4), caches: &caches)]
             for t in 4..<9 { pieces.append(model(tokens.sliced(axis: 1, t..<(t + 1)), caches: &caches)) }
             XCTAssertEqual(caches[0].length, 9)
@@ -117,11 +117,38 @@ final class TransformerTests: XCTestCase {
         assertClose(stepwise, mha(x, causal: true), relativeTolerance: 1e-10, absoluteTolerance: 1e-10, "MultiheadAttention cache")
     }
 
+    /// GPT, GPTBlock, MultiheadAttention and RotaryEmbedding are `Layer`s: inside a `Sequential` they
+    /// compute what their own richer calls compute (no cache, no mask, offset 0), and their
+    /// parameters keep their names under the position prefix.
+    func testAttentionLayersConformToLayer() {
+        var rng = SeededGenerator(seed: 12)
+        let block = randomized(GPTBlock(width: 8, headCount: 2, dtype: .float64, using: &rng), seed: 1)
+        let mha = randomized(MultiheadAttention(width: 8, headCount: 2, dtype: .float64, using: &rng), seed: 2)
+        let rope = RotaryEmbedding(headSize: 8)
+        let stack = Sequential([block, mha, rope])
+        let x = Tensor.testInput([2, 5, 8], seed: 3)
+        var none: AttentionCache? = nil
+        let expected = rope(mha(block(x, cache: &none), causal: false), offset: 0)
+        assertClose(stack(x), expected, relativeTolerance: 1e-12, absoluteTolerance: 1e-12, "Sequential of attention layers")
+        XCTAssertEqual(stack.namedParameters.map(\.name),
+                       block.namedParameters.map { "0." + $0.name } + mha.namedParameters.map { "1." + $0.name })
+        XCTAssertTrue(block.namedParameters.map(\.name).contains("mlp.0.weight"))
+        XCTAssertTrue(mha.namedParameters.map(\.name).contains("in_proj_weight"))
+
+        let c = GPTConfiguration(vocabularySize: 7, contextLength: 6, width: 8, layerCount: 1, headCount: 2)
+        let gpt = randomized(GPT(c, dtype: .float64, using: &rng), seed: 4)
+        let tokens = Tensor((0..<12).map { _ in Int32(rng.next() % 7) }, shape: [2, 6])
+        var caches = [AttentionCache](repeating: AttentionCache(), count: c.layerCount)
+        let model: any Layer = gpt
+        assertClose(model(tokens), gpt(tokens, caches: &caches), relativeTolerance: 1e-10, absoluteTolerance: 1e-10, "GPT as a Layer")
+        XCTAssertEqual(Sequential([gpt]).namedParameters.first?.name, "0.tok.weight")
+    }
+
     /// Greedy generation with the cache equals greedy decoding by full recomputation; changing a
     /// later token leaves earlier logits unchanged (causality of the whole model).
     func testGenerationAndCausality() {
         var rng = SeededGenerator(seed: 8)
-        let c = GPTConfiguration(vocabularySize: 10, contextLength: 10, width: 8, depth: 2, headCount: 2)
+        let c = GPTConfiguration(vocabularySize: 10, contextLength: 10, width: 8, layerCount: 2, headCount: 2)
         let model = GPT(c, using: &rng)
         let prompt = Tensor([3, 1, 4, 1, 5, 9] as [Int32], shape: [2, 3])
         let generated = model.generate(prompt: prompt, count: 12, temperature: 0, using: &rng)  // slides past the context of 10
@@ -169,9 +196,9 @@ final class TransformerTests: XCTestCase {
     func testGPTLearnsToCopy() {
         var rng = SeededGenerator(seed: 11)
         let (maxLength, batch, vocab) = (8, 32, 10)
-        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * maxLength + 1, width: 32, depth: 2, headCount: 2)
+        let c = GPTConfiguration(vocabularySize: vocab, contextLength: 2 * maxLength + 1, width: 32, layerCount: 2, headCount: 2)
         var model = GPT(c, using: &rng)
-        var optimizer = AdamW(learningRate: 3e-3, weightDecay: 0)
+        var optimizer = Adam(learningRate: 3e-3)
         func makeBatch() -> (Tensor, Tensor) {
             var inputs: [Int32] = [], labels: [Int32] = []
             for _ in 0..<batch {

@@ -62,6 +62,581 @@ XCTAssertTrue(meanSquaredError(model(x), y).item < loss.item)
 XCTAssertEqual(try SafeTensors.read("model.safetensors").names.first, "layers.0.weight")
 #sourceLocation()
     }
+
+    func testArticleCalculus() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Calculus.md", line: 18)
+
+
+
+let f: (Tensor) -> Tensor = { p in (p * p).sum() }
+let point = Tensor([1.0, 2.0])
+assertClose(try directionalDerivative(of: f, at: point, along: Tensor([3.0, 4.0])), 4.4)
+assertClose(try directionalDerivative(of: f, at: point, along: Tensor([2.0, 4.0])), 2 * sqrt(5.0))
+let zero = try? directionalDerivative(of: f, at: point, along: Tensor([0.0, 0.0]))   // throws .zeroDirection
+XCTAssertNil(zero)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Calculus.md", line: 35)
+let polar: (Tensor) -> Tensor = { p in Tensor.stack([p[0] * p[1].cos(), p[0] * p[1].sin()]) }
+let J = jacobian(of: polar, at: Tensor([2.0, 0.0]))          // [[cos θ, −r sin θ], [sin θ, r cos θ]]
+assertClose(J, [1, 0, 0, 2])
+assertClose(jacobian(of: polar, at: Tensor([2.0, 0.0]), mode: .reverse), J.scalars)
+
+let rosenbrock: (Tensor) -> Tensor = { v in (1 - v[0]).squared() + 100 * (v[1] - v[0] * v[0]).squared() }
+let H = hessian(of: rosenbrock, at: Tensor([1.0, 1.0]))
+assertClose(H, [802, -400, -400, 200])
+assertClose(hessianVectorProduct(of: rosenbrock, at: Tensor([1.0, 1.0]), along: Tensor([1.0, 1.0])), [402, -200])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Calculus.md", line: 54)
+let q = try QuadraticForm(matrix: [2, 0, 0, 1], vector: [1, 1], dimension: 2)
+XCTAssertEqual(q.classification, .positiveDefinite)
+assertClose(try q.minimizer(), [-0.5, -1])
+assertClose(try q.minimumValue(), -0.75)
+assertClose(q.stabilityBound, 1)
+
+let cg = try q.minimize(using: .conjugateGradient)
+XCTAssertTrue(cg.converged && cg.iterationCount <= 2)
+assertClose(cg.solution, [-0.5, -1])
+let descent = try q.minimize(using: .gradientDescent(step: nil))      // the optimal step 2/(λmin + λmax)
+XCTAssertTrue(descent.converged)
+let unstable = try? q.minimize(using: .gradientDescent(step: 1.5))    // above 2/λmax = 1: refused
+XCTAssertNil(unstable)
+
+let saddle = try QuadraticForm(matrix: [1, 0, 0, -1], vector: [0, 0], dimension: 2)
+XCTAssertEqual(saddle.classification, .indefinite)
+XCTAssertTrue(!saddle.classification.hasMinimum)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Calculus.md", line: 80)
+let start = Tensor([-1.2, 1.0], shape: [2], dtype: .float64)
+let newton = try minimize(rosenbrock, from: start, method: .newtonCG)
+XCTAssertTrue(newton.converged)
+assertClose(newton.solution, [1, 1])
+let conjugate = try minimize(rosenbrock, from: start, method: .conjugateGradient)
+assertClose(conjugate.solution, [1, 1], tolerance: 1e-3)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Calculus.md", line: 95)
+let walk = RandomWalk()
+assertClose(walk.exactDistribution(steps: 4), [0.0625, 0, 0.25, 0, 0.375, 0, 0.25, 0, 0.0625])
+assertClose(walk.returnProbabilities(count: 11)[10], 0.176197)
+XCTAssertEqual(walk.variance(steps: 100), 100)
+assertClose(RandomWalk(upProbability: 0.7).totalReturnProbability, 0.6)
+
+var rng = SeededGenerator(seed: 0)
+let simulated = walk.simulatedDistribution(steps: 4, walkers: 20_000, using: &rng)
+assertClose(simulated, walk.exactDistribution(steps: 4), tolerance: 0.05)
+#sourceLocation()
+    }
+
+    func testArticleDiffusionAndRectifiedFlow() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 20)
+
+
+
+let rk4 = ODESolver(method: .rk4, steps: 20)
+let decay = try rk4.solve({ t, x in -x }, initial: Tensor([1.0]), from: 0, to: 1)
+assertClose(decay.state, [exp(-1.0)])
+XCTAssertEqual(decay.evaluationCount, 80)
+
+let adaptive = ODESolver(method: .dopri5)                          // tolerances 1e-5
+let growth = try adaptive.solve({ t, x in x * t }, initial: Tensor([1.0]), from: 0, to: 1)   // x = e^{t²/2}
+assertClose(growth.state, [exp(0.5)])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 39)
+var rng = SeededGenerator(seed: 0)
+var velocity = TimeConditionedMLP(dimension: 2, hiddenSizes: [64, 64], using: &rng)
+var optimizer = Adam(learningRate: 3e-3)
+var losses: [Double] = []
+for _ in 0..<300 {
+    let batch = Toy2D.twoMoons(count: 256, using: &rng)
+    let (loss, gradients) = valueWithGradient(at: velocity) { model in
+        rectifiedFlowLoss(model, data: batch, using: &rng)
+    }
+    optimizer.update(&velocity, along: gradients)
+    losses.append(loss.item)
+}
+XCTAssertTrue(losses.suffix(20).reduce(0, +) < losses.prefix(20).reduce(0, +))
+
+let noise = Tensor.randomNormal(shape: [1000, 2], using: &rng)
+let solution = try sampleFlow(velocity, noise: noise, solver: ODESolver(method: .heun, steps: 8))
+let samples = solution.state[0]
+XCTAssertEqual(solution.evaluationCount, 16)
+XCTAssertEqual(samples.shape, [1000, 2])
+XCTAssertTrue(abs(samples.mean(axis: 0).scalars[0] - 0.5) < 0.25)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 67)
+let c = Tensor([0.5, -0.25], shape: [1, 2])
+let ideal = ClosureField { x, t in (x - c) / t }
+let start = Tensor.randomNormal(shape: [8, 2], dtype: c.dtype, using: &rng)
+let oneStep = try sampleFlow(ideal, noise: start, solver: ODESolver(method: .euler, steps: 1))
+assertClose(oneStep.state[0], [0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25, 0.5, -0.25])
+XCTAssertTrue(straightness(ideal, noise: start).value < 1e-8)
+
+let pairs = try reflowPairs(velocity, count: 256, dimension: 2, solver: ODESolver(method: .rk4, steps: 10), using: &rng)
+let (reflowLoss, _) = valueWithGradient(at: velocity) { model in
+    rectifiedFlowLoss(model, data: pairs.data, noise: pairs.noise, using: &rng)
+}
+XCTAssertTrue(reflowLoss.item < losses.last!)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 85)
+assertClose(shiftTimestep(0.5, shift: 3), 0.75)
+let times = TimestepSampler.logitNormal(mean: 0, standardDeviation: 1).sample(count: 256, using: &rng)
+XCTAssertEqual(times.shape, [256, 1])
+XCTAssertTrue(times.min().item > 0 && times.max().item < 1)
+let shiftedLoss = rectifiedFlowLoss(velocity, data: Toy2D.twoMoons(count: 64, using: &rng),
+                                    sampler: .logitNormal(mean: 0, standardDeviation: 1), shift: 3, using: &rng)
+XCTAssertTrue(shiftedLoss.item.isFinite)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 103)
+let schedule = NoiseSchedule(kind: .cosine, stepCount: 100)
+XCTAssertEqual(schedule.alphaBars[0], 1)
+XCTAssertTrue(schedule.alphaBars[100] < 1e-3)
+XCTAssertEqual(schedule.timesteps(count: 4), [100, 75, 50, 25])
+
+let exactNoise = ClosureField { x, t in
+    let bar = schedule.alphaBar(at: t.scalars[0])
+    return (x - c * bar.squareRoot()) / (1 - bar).squareRoot()
+}
+let ddim = ddimSample(exactNoise, noise: start, schedule: schedule, timesteps: schedule.timesteps(count: 10), using: &rng)
+assertClose(ddim, oneStep.state[0].scalars, tolerance: 1e-3)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 119)
+var denoiser = TimeConditionedMLP(dimension: 2, hiddenSizes: [64, 64], timeFrequencies: 4, using: &rng)
+var denoiserOptimizer = Adam(learningRate: 3e-3)
+for _ in 0..<200 {
+    let batch = Toy2D.twoMoons(count: 256, using: &rng)
+    let (_, gradients) = valueWithGradient(at: denoiser) { model in
+        diffusionLoss(model, data: batch, schedule: schedule, prediction: .epsilon, using: &rng)
+    }
+    denoiserOptimizer.update(&denoiser, along: gradients)
+}
+let ancestral = ddpmSample(denoiser, noise: noise, schedule: schedule, using: &rng)
+let fewSteps = ddimSample(denoiser, noise: noise, schedule: schedule, timesteps: schedule.timesteps(count: 20), using: &rng)
+let (flowSamples, evaluations) = try probabilityFlowSample(denoiser, noise: noise, schedule: schedule,
+                                                           solver: ODESolver(method: .heun, steps: 10))
+XCTAssertTrue(ancestral.shape == [1000, 2] && fewSteps.shape == [1000, 2])
+XCTAssertEqual(evaluations, 21)
+XCTAssertTrue(flowSamples.scalars.allSatisfy { $0.isFinite })
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/DiffusionAndRectifiedFlow.md", line: 145)
+let contraction = ClosureField { z, _ in z * -0.5 }
+let points = Tensor.randomNormal(shape: [4, 2], using: &rng)
+let expected = gaussianLogDensity(points, logStandardDeviation: Tensor(0.5)).sum(axis: 1)
+
+let exactTrace = ContinuousNormalizingFlow(model: contraction)
+let hutchinson = ContinuousNormalizingFlow(model: contraction, trace: .hutchinson(probes: 1, distribution: .rademacher))
+let solver = ODESolver(method: .rk4, steps: 10)
+assertClose(try exactTrace.logDensity(points, solver: solver, using: &rng), expected.scalars)
+assertClose(try hutchinson.logDensity(points, solver: solver, using: &rng), expected.scalars)
+#sourceLocation()
+    }
+
+    func testArticleFlows() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Flows.md", line: 31)
+
+
+
+var scaling = DiagonalScaling(dimension: 2)
+scaling.logScale = Tensor.full(log(2.0), shape: [2])                  // z = 2x
+let scaled = NormalizingFlow(layers: [scaling], eventShape: [2])
+
+var rng = SeededGenerator(seed: 0)
+let points = Tensor.randomNormal(shape: [5, 2], using: &rng)
+let exact = gaussianLogDensity(points, logStandardDeviation: Tensor(-log(2.0))).sum(axis: 1)
+assertClose(scaled.logProbability(points), exact.scalars)
+assertClose(scaled.decode(scaled.encode(points).latents), points.scalars)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Flows.md", line: 50)
+let layers: [any FlowLayer] = (0..<4).map { i in
+    AffineCoupling(mask: i % 2 == 0 ? [1, 0] : [0, 1], hiddenSize: 32, using: &rng)
+}
+var flow = NormalizingFlow(layers: layers, eventShape: [2])
+var optimizer = Adam(learningRate: 3e-3)
+let heldOut = Toy2D.twoMoons(count: 512, using: &rng)
+let before = flow.negativeLogLikelihood(heldOut).item
+for _ in 0..<150 {
+    let batch = Toy2D.twoMoons(count: 256, using: &rng)
+    let (_, gradients) = valueWithGradient(at: flow) { flow in flow.negativeLogLikelihood(batch) }
+    optimizer.update(&flow, along: gradients)
+}
+let after = flow.negativeLogLikelihood(heldOut).item
+XCTAssertTrue(after < before - 0.5)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Flows.md", line: 73)
+XCTAssertEqual(flow.namedParameters[2].name, "layers.0.net.2.weight")
+let (latents, logProbability) = flow.encode(heldOut)
+XCTAssertEqual(logProbability.shape, [512])
+assertClose(flow.decode(latents), heldOut.scalars, tolerance: 1e-3)
+let samples = flow.sample(count: 1000, temperature: 0.8, using: &rng)
+XCTAssertEqual(samples.shape, [1000, 2])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Flows.md", line: 88)
+let configuration = FlowConfiguration.defaults(kind: "glow", eventShape: [2], seed: 1)!
+var glow = try configuration.makeFlow()
+glow.initialize(with: heldOut)                          // ActNorm: zero mean, unit variance
+assertClose(glow.decode(glow.encode(heldOut).latents), heldOut.scalars, tolerance: 1e-3)
+XCTAssertEqual(FlowConfiguration.kinds, ["nice", "realnvp", "glow"])
+
+let digitsFlow = try FlowConfiguration.defaults(kind: "realnvp", eventShape: [1, 8, 8])!.makeFlow()
+let digits = try Digits.load(.test)
+let images = digits.dequantized(using: &rng).reshaped(to: [digits.count, 1, 8, 8])   // (pixel + u)/17
+XCTAssertEqual(digits.count, 360)
+XCTAssertEqual(digitsFlow.logProbability(images[0..<4]).shape, [4])
+#sourceLocation()
+    }
+
+    func testArticleFluxion() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Fluxion.md", line: 19)
+
+
+var rng = SeededGenerator(seed: 0)
+var model = MLP(sizes: [2, 32, 1], activation: .tanh, using: &rng)
+var optimizer = Adam(learningRate: 1e-2)
+let x = Tensor.randomNormal(shape: [128, 2], using: &rng)
+let y = (x * x).sum(axis: 1, keepDims: true)                  // learn f(x) = ‖x‖²
+let (firstLoss, _) = valueWithGradient(at: model) { meanSquaredError($0(x), y) }
+for _ in 0..<100 {
+    let (_, gradients) = valueWithGradient(at: model) { meanSquaredError($0(x), y) }
+    optimizer.update(&model, along: gradients)
+}
+XCTAssertTrue(meanSquaredError(model(x), y).item < firstLoss.item / 2)
+#sourceLocation()
+    }
+
+    func testArticleGettingStarted() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 28)
+
+
+let a = Tensor([1.0, 2.0, 3.0, 4.0], shape: [2, 2])
+let column = Tensor([10.0, 20.0], shape: [2, 1])
+let b = a + column                       // broadcasting: [[11, 12], [23, 24]]
+assertClose(b, [11, 12, 23, 24])
+XCTAssertEqual(b.shape, [2, 2])
+assertClose(b.sum(), 70)
+assertClose(b.mean(axis: 1), [11.5, 23.5])
+assertClose(b.max(axis: 0), [23, 24])
+let gram = a.matmul(a.transposed())      // [[5, 11], [11, 25]]
+assertClose(gram, [5, 11, 11, 25])
+assertClose((a * 2 + 1).exp().log(), [3, 5, 7, 9])
+
+var c = a
+c = c * 10                               // a is unchanged: tensors are values
+assertClose(a, [1, 2, 3, 4])
+assertClose(c[1], [30, 40])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 54)
+let grid = Tensor.arange(0, 6).reshaped(to: [2, 3])
+assertClose(grid.sliced(axis: 1, 1..<3), [1, 2, 4, 5])
+XCTAssertEqual(Tensor.concatenate([grid, grid], axis: 0).shape, [4, 3])
+XCTAssertEqual(grid.transposed().shape, [3, 2])
+XCTAssertEqual(grid.sum().item, 15)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 72)
+var rng = SeededGenerator(seed: 42)
+let noise = Tensor.randomNormal(shape: [10_000], using: &rng)
+XCTAssertTrue(abs(noise.mean().item) < 0.05)
+XCTAssertTrue(abs(noise.variance().item - 1) < 0.05)
+var again = SeededGenerator(seed: 42)
+XCTAssertEqual(Tensor.randomNormal(shape: [10_000], using: &again).scalars, noise.scalars)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 85)
+let x = Tensor([3.0])
+let slope = gradient(at: x) { x in (x * x * x).sum() }     // d/dx x³ = 3x² = 27
+assertClose(slope, [27])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 99)
+var model = MLP(sizes: [1, 32, 1], activation: .tanh, using: &rng)
+var optimizer = Adam(learningRate: 1e-2)
+let inputs = Tensor.linspace(-2, 2, count: 64).reshaped(to: [64, 1])
+let targets = inputs.sin()
+var losses: [Double] = []
+for _ in 0..<300 {
+    let (loss, gradients) = valueWithGradient(at: model) { model in
+        meanSquaredError(model(inputs), targets)
+    }
+    optimizer.update(&model, along: gradients)
+    losses.append(loss.item)
+}
+XCTAssertTrue(losses.last! < losses.first! / 10)
+let prediction = withoutDerivatives { model(Tensor.zeros(shape: [1, 1])) }
+XCTAssertTrue(abs(prediction.item) < 0.1)
+#sourceLocation()
+    }
+
+    func testArticleLayersAndPyTorchFiles() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 19)
+
+
+var rng = SeededGenerator(seed: 0)
+let linear = Linear(inputSize: 3, outputSize: 2, using: &rng)       // y = x·Wᵀ + b
+XCTAssertEqual(linear.weight.shape, [2, 3])
+XCTAssertEqual(linear(Tensor.ones(shape: [5, 3])).shape, [5, 2])
+
+let mlp = MLP(sizes: [4, 16, 16, 2], activation: .silu, using: &rng)
+XCTAssertEqual(mlp.namedParameters.map { $0.name }, ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "layers.2.weight", "layers.2.bias"])
+XCTAssertEqual(mlp.parameterCount, (4 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2))
+
+let stack = Sequential([
+    Linear(inputSize: 4, outputSize: 8, using: &rng),
+    Activation(.gelu),
+    LayerNorm(8),
+    Linear(inputSize: 8, outputSize: 1, using: &rng),
+])
+XCTAssertEqual(stack.namedParameters.map { $0.name }, ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"])
+
+let conv = Conv2d(inChannels: 1, outChannels: 4, kernelSize: (3, 3), padding: (1, 1), using: &rng)
+let images = Tensor.randomNormal(shape: [2, 1, 8, 8], using: &rng)
+XCTAssertEqual(conv(images).shape, [2, 4, 8, 8])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 46)
+let logits = Tensor.zeros(shape: [3, 4])                       // uniform over 4 classes
+let labels = Tensor([0, 3, 1] as [Int32])
+assertClose(crossEntropy(logits: logits, labels: labels), log(4.0))
+assertClose(meanSquaredError(Tensor.ones(shape: [2]), Tensor.zeros(shape: [2])), 1)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 59)
+var model = MLP(sizes: [2, 32, 1], activation: .tanh, using: &rng)
+var optimizer = AdamW(learningRate: 1e-2)
+let schedule = LearningRateSchedule.warmupCosine(peak: 1e-2, warmup: 10, total: 200)
+var average = ExponentialMovingAverage(model, decay: 0.9)
+let x = Tensor.randomNormal(shape: [256, 2], using: &rng)
+let y = x.sum(axis: 1, keepDims: true).sin()
+let startLoss = meanSquaredError(model(x), y).item
+for step in 0..<200 {
+    var (_, gradients) = valueWithGradient(at: model) { meanSquaredError($0(x), y) }
+    clipGradientNorm(&gradients, maxNorm: 1)
+    optimizer.learningRate = schedule.rate(at: step)
+    optimizer.update(&model, along: gradients)
+    average.update(with: model)
+}
+XCTAssertTrue(meanSquaredError(model(x), y).item < startLoss / 5)
+XCTAssertTrue(meanSquaredError(average.average(x), y).item < startLoss / 5)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 87)
+try model.save(to: "model.safetensors")
+var restored = MLP(sizes: [2, 32, 1], activation: .tanh, using: &rng)   // other weights
+try restored.load(from: "model.safetensors")
+XCTAssertEqual(restored(x).scalars, model(x).scalars)
+
+let file = try SafeTensors.read("model.safetensors")
+XCTAssertEqual(file.names.count, 4)
+XCTAssertEqual(file["layers.0.weight"]?.shape, [32, 2])
+XCTAssertEqual(file["layers.1.bias"]?.shape, [1])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 102)
+var wider = MLP(sizes: [2, 64, 1], activation: .tanh, using: &rng)
+var message = ""
+do {
+    try wider.load(from: "model.safetensors")
+} catch {
+    message = "\(error)"
+}
+XCTAssertEqual(message, "model.safetensors: tensor 'layers.0.weight': file has shape [32, 2], model expects [64, 2]")
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 116)
+try optimizer.saveState(to: "optimizer.safetensors")
+var resumed = AdamW(learningRate: 1e-2)
+try resumed.loadState(from: "optimizer.safetensors", for: model)
+XCTAssertEqual(resumed.stepCount, 200)
+XCTAssertEqual(resumed.state.count, optimizer.state.count)
+
+try NPY.write(x, to: "inputs.npy")
+XCTAssertEqual(try NPY.read("inputs.npy").scalars, x.scalars)
+#sourceLocation()
+    }
+
+    func testArticleSequenceModels() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 20)
+
+
+var rng = SeededGenerator(seed: 0)
+let lstm = Recurrent(.lstm, inputSize: 3, hiddenSize: 8, layerCount: 2, bidirectional: true, using: &rng)
+XCTAssertEqual(Array(lstm.namedParameters.map { $0.name }.prefix(5)), ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse"])
+
+let sequence = Tensor.randomNormal(shape: [2, 5, 3], using: &rng)
+let (outputs, hidden, cell) = lstm.run(sequence)
+XCTAssertEqual(outputs.shape, [2, 5, 16])
+XCTAssertEqual(hidden.shape, [4, 2, 8])
+XCTAssertEqual(cell!.shape, [4, 2, 8])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 37)
+let gru = GRUCell(inputSize: 3, hiddenSize: 8, using: &rng)
+let (steps, last) = unroll(gru, sequence, initialState: Tensor.zeros(shape: [2, 8]))
+XCTAssertEqual(steps.shape, [2, 5, 8])
+assertClose(steps.sliced(axis: 1, 4..<5).reshaped(to: [2, 8]), last.scalars)
+
+struct LeakyCell: RecurrentCell {
+    var input: Linear
+    var leak = 0.9
+
+    func step(_ x: Tensor, _ h: Tensor) -> (output: Tensor, state: Tensor) {
+        let next = h * leak + input(x).tanh() * (1 - leak)
+        return (next, next)
+    }
+
+    mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        input.visitParameters(prefix: Self.join(prefix, "input"), body)
+    }
+}
+let leaky = LeakyCell(input: Linear(inputSize: 3, outputSize: 4, using: &rng))
+let (leakyOutputs, _) = unroll(leaky, sequence, initialState: Tensor.zeros(shape: [2, 4]))
+XCTAssertEqual(leakyOutputs.shape, [2, 5, 4])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 68)
+let encoder = TransformerEncoder(layerCount: 2, width: 16, headCount: 4, feedForwardSize: 32,
+                                 normFirst: true, using: &rng)
+let embedded = Tensor.randomNormal(shape: [2, 6, 16], using: &rng)
+let encoded = encoder(embedded, causal: true)
+XCTAssertEqual(encoded.shape, [2, 6, 16])
+XCTAssertEqual(encoder.namedParameters[0].name, "layers.0.self_attn.in_proj_weight")
+
+let changedEnd = Tensor.concatenate([embedded.sliced(axis: 1, 0..<3), Tensor.randomNormal(shape: [2, 3, 16], using: &rng)], axis: 1)
+assertClose(encoder(changedEnd, causal: true).sliced(axis: 1, 0..<3), encoded.sliced(axis: 1, 0..<3).scalars)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 87)
+let configuration = GPTConfiguration(vocabularySize: 16, contextLength: 12, width: 32, depth: 2, headCount: 4)
+let gpt = GPT(configuration, using: &rng)
+let prompt = Tensor([1, 2, 3] as [Int32], shape: [1, 3])
+XCTAssertEqual(gpt(prompt).shape, [1, 3, 16])
+XCTAssertEqual(gpt.namedParameters[0].name, "tok.weight")
+XCTAssertTrue(gpt.namedParameters.contains { $0.name == "blocks.0.qkv.weight" })
+
+let greedy = gpt.generate(prompt: prompt, count: 5, temperature: 0, using: &rng)
+XCTAssertEqual(greedy.shape, [1, 8])
+XCTAssertEqual(Array(greedy.int32s.prefix(3)), [1, 2, 3])
+let recomputed = gpt(greedy.sliced(axis: 1, 0..<7)).argmax(axis: -1).int32s.last!
+XCTAssertEqual(recomputed, greedy.int32s.last!)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 110)
+let task = AddingTask(length: 10)
+var model = RecurrentSequenceModel(.lstm, vocabularySize: nil, featureCount: task.featureCount, width: 16,
+                                   hiddenSize: 32, outputSize: 1, using: &rng)
+var optimizer = Adam(learningRate: 1e-2)
+let evaluation = task.evaluationBatch(size: 256, using: &rng)
+let before = SequenceObjective.evaluate(model, evaluation, task.target).loss
+SequenceTrainer(batchSize: 32).train(&model, on: task, steps: 150, using: &rng, optimizer: &optimizer)
+let after = SequenceObjective.evaluate(model, evaluation, task.target).loss
+XCTAssertTrue(after < before / 2)
+
+let text = try CharacterTask(text: String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 4), length: 8)
+XCTAssertEqual(text.decode(text.encode("the fox")), "the fox")
+XCTAssertEqual(text.batch(size: 4, using: &rng).inputs.shape, [4, 8])
+#sourceLocation()
+    }
+
+    func testArticleTransforms() throws {
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 20)
+
+
+let f: (Tensor) -> Tensor = { p in (p * p).sum() }            // f(x, y) = x² + y²
+let point = Tensor([1.0, 2.0])
+let (value, slope) = valueWithGradient(at: point, of: f)
+assertClose(value, 5)
+assertClose(slope, [2, 4])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 32)
+let (da, db) = gradient(at: Tensor([2.0]), Tensor([5.0])) { a, b in (a * b).sum() }
+assertClose(da, [5])
+assertClose(db, [2])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 42)
+struct Affine: ParameterTree {
+    var weight: Tensor
+    var bias: Tensor
+
+    func callAsFunction(_ x: Tensor) -> Tensor { x * weight + bias }
+
+    mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        body(Self.join(prefix, "weight"), &weight)
+        body(Self.join(prefix, "bias"), &bias)
+    }
+}
+
+let affine = Affine(weight: Tensor([2.0]), bias: Tensor([0.5]))
+let xs = Tensor([1.0, 2.0, 3.0])
+let ys = Tensor([3.0, 4.0, 7.0])
+let grads = gradient(at: affine) { m in (m(xs) - ys).squared().mean() }
+// residuals r = (−0.5, 0.5, −0.5): ∂/∂w = mean(2r·x) = −2/3, ∂/∂b = mean(2r) = −1/3
+assertClose(grads.weight, [-2.0 / 3])
+assertClose(grads.bias, [-1.0 / 3])
+XCTAssertEqual(grads.namedParameters.map { $0.name }, ["weight", "bias"])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 70)
+let (squares, pullback) = valueWithPullback(at: Tensor([1.0, 2.0, 3.0])) { x in x * x }
+assertClose(squares, [1, 4, 9])
+assertClose(pullback(Tensor([1.0, 0.0, 0.0])), [2, 0, 0])
+assertClose(pullback(Tensor([1.0, 1.0, 1.0])), [2, 4, 6])
+let (_, cotangent) = vjp(at: Tensor([1.0, 2.0]), along: Tensor([1.0, -1.0])) { x in x.exp() }
+assertClose(cotangent, [exp(1.0), -exp(2.0)])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 85)
+let (y, dy) = jvp(at: Tensor([0.0]), along: Tensor([1.0])) { x in x.sin() }
+assertClose(y, [0])
+assertClose(dy, [1])
+let directional = jvp(at: point, along: Tensor([0.6, 0.8]), of: f).differential
+// ∇f·v = 2·0.6 + 4·0.8
+assertClose(directional, 4.4)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 96)
+let (products, tangents) = jvp(at: [Tensor([3.0]), Tensor([4.0])], along: [Tensor([1.0]), Tensor([0.0])]) { xs in
+    [xs[0] * xs[1], xs[0] + xs[1]]
+}
+assertClose(products[0], [12])
+assertClose(tangents[0], [4])
+assertClose(tangents[1], [1])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 111)
+let rosenbrock: (Tensor) -> Tensor = { v in
+    (1 - v[0]).squared() + 100 * (v[1] - v[0] * v[0]).squared()
+}
+let hv = jvp(at: Tensor([1.0, 1.0]), along: Tensor([1.0, 0.0])) { gradient(at: $0, of: rosenbrock) }.differential
+assertClose(hv, [802, -400])
+assertClose(hessianVectorProduct(of: rosenbrock, at: Tensor([1.0, 1.0]), along: Tensor([0.0, 1.0])), [-400, 200])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 122)
+let cube: (Tensor) -> Tensor = { x in (x * x * x).sum() }
+let secondDerivative = gradient(at: Tensor([2.0])) { x in gradient(at: x, of: cube).sum() }   // 6x
+assertClose(secondDerivative, [12])
+let thirdDerivative = jvp(at: Tensor([2.0]), along: Tensor([1.0])) { x in
+    gradient(at: x) { x in gradient(at: x, of: cube).sum() }
+}.differential
+assertClose(thirdDerivative, [6])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 137)
+let stopped = gradient(at: Tensor([3.0])) { x in
+    let scale = withoutDerivatives { x * 2 }      // a constant 6 for the gradient
+    return (scale * x).sum()
+}
+assertClose(stopped, [6])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 154)
+var rng = SeededGenerator(seed: 1)
+let blocks = (0..<16).map { _ in Linear(inputSize: 8, outputSize: 8, using: &rng) }
+let input = Tensor.randomNormal(shape: [4, 8], using: &rng)
+
+let plain = gradient(at: blocks) { blocks in
+    blocks.reduce(input) { h, block in block(h).tanh() }.sum()
+}
+let recomputed = gradient(at: blocks) { blocks in
+    checkpointedSequence(blocks, input) { block, h in block(h).tanh() }.sum()
+}
+assertClose(recomputed[0].weight, plain[0].weight.scalars)
+assertClose(recomputed[15].bias!, plain[15].bias!.scalars)
+
+let one = gradient(at: blocks[0]) { block in
+    checkpoint(block, input) { block, x in block(x).tanh() }.sum()
+}
+XCTAssertEqual(one.weight.shape, [8, 8])
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 177)
+let dropout = Dropout(probability: 0.5)
+var first = SeededGenerator(seed: 7), second = SeededGenerator(seed: 7)
+let withCheckpoint = gradient(at: blocks[0]) { block in
+    checkpoint(block, input, using: &first) { block, x, rng in dropout(block(x), using: &rng) }.sum()
+}
+let without = gradient(at: blocks[0]) { block in dropout(block(input), using: &second).sum() }
+assertClose(withCheckpoint.weight, without.weight.scalars)
+XCTAssertEqual(first, second)
+#sourceLocation()
+    }
 }
 
 // MARK: - What `// expect: A ≈ B` becomes

@@ -50,7 +50,7 @@ assertClose(hv, [2, 0])
 var rng = SeededGenerator(seed: 0)
 let x = Tensor.randomNormal(shape: [64, 3], using: &rng), y = Tensor.randomNormal(shape: [64, 2], using: &rng)
 var model = MLP(sizes: [3, 256, 256, 2], activation: .silu, using: &rng)
-var optimizer = AdamW(learningRate: 1e-3)
+var optimizer = Adam(learningRate: 1e-3, weightDecay: 0.01, decoupledWeightDecay: true)
 let (loss, gradients) = valueWithGradient(at: model) { meanSquaredError($0(x), y) }
 optimizer.update(&model, along: gradients)
 try model.save(to: "model.safetensors")     // loads in PyTorch: names "layers.0.weight", ...
@@ -377,12 +377,12 @@ XCTAssertEqual(mlp.parameterCount, (4 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
 let stack = Sequential([
     Linear(inputSize: 4, outputSize: 8, using: &rng),
     Activation(.gelu),
-    LayerNorm(8),
+    LayerNorm(normalizedShape: [8]),
     Linear(inputSize: 8, outputSize: 1, using: &rng),
 ])
 XCTAssertEqual(stack.namedParameters.map { $0.name }, ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias"])
 
-let conv = Conv2d(inChannels: 1, outChannels: 4, kernelSize: (3, 3), padding: (1, 1), using: &rng)
+let conv = Conv2d(inputChannels: 1, outputChannels: 4, kernelSize: (3, 3), padding: (1, 1), using: &rng)
 let images = Tensor.randomNormal(shape: [2, 1, 8, 8], using: &rng)
 XCTAssertEqual(conv(images).shape, [2, 4, 8, 8])
 #sourceLocation()
@@ -394,7 +394,7 @@ assertClose(meanSquaredError(Tensor.ones(shape: [2]), Tensor.zeros(shape: [2])),
 #sourceLocation()
 #sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 59)
 var model = MLP(sizes: [2, 32, 1], activation: .tanh, using: &rng)
-var optimizer = AdamW(learningRate: 1e-2)
+var optimizer = Adam(learningRate: 1e-2, weightDecay: 0.01, decoupledWeightDecay: true)
 let schedule = LearningRateSchedule.warmupCosine(peak: 1e-2, warmup: 10, total: 200)
 var average = ExponentialMovingAverage(model, decay: 0.9)
 let x = Tensor.randomNormal(shape: [256, 2], using: &rng)
@@ -433,7 +433,7 @@ XCTAssertEqual(message, "model.safetensors: tensor 'layers.0.weight': file has s
 #sourceLocation()
 #sourceLocation(file: "Sources/Fluxion/Fluxion.docc/LayersAndPyTorchFiles.md", line: 116)
 try optimizer.saveState(to: "optimizer.safetensors")
-var resumed = AdamW(learningRate: 1e-2)
+var resumed = Adam(learningRate: 1e-2, weightDecay: 0.01, decoupledWeightDecay: true)
 try resumed.loadState(from: "optimizer.safetensors", for: model)
 XCTAssertEqual(resumed.stepCount, 200)
 XCTAssertEqual(resumed.state.count, optimizer.state.count)
@@ -492,7 +492,7 @@ let changedEnd = Tensor.concatenate([embedded.sliced(axis: 1, 0..<3), Tensor.ran
 assertClose(encoder(changedEnd, causal: true).sliced(axis: 1, 0..<3), encoded.sliced(axis: 1, 0..<3).scalars)
 #sourceLocation()
 #sourceLocation(file: "Sources/Fluxion/Fluxion.docc/SequenceModels.md", line: 87)
-let configuration = GPTConfiguration(vocabularySize: 16, contextLength: 12, width: 32, depth: 2, headCount: 4)
+let configuration = GPTConfiguration(vocabularySize: 16, contextLength: 12, width: 32, layerCount: 2, headCount: 4)
 let gpt = GPT(configuration, using: &rng)
 let prompt = Tensor([1, 2, 3] as [Int32], shape: [1, 3])
 XCTAssertEqual(gpt(prompt).shape, [1, 3, 16])

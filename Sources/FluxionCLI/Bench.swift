@@ -67,6 +67,11 @@ enum BenchWorkloads {
             n += 1
             let dt = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if dt >= seconds && n >= 3 {
+                // FLUXION_BENCH_MEMORY=1: tensor bytes live at the end and at the peak, on stderr
+                // (a live figure that grows with the run length is a leak).
+                if ProcessInfo.processInfo.environment["FLUXION_BENCH_MEMORY"] == "1" {
+                    printError("memory: \(Runtime.liveBytes >> 20) MiB live, \(Runtime.peakBytes >> 20) MiB peak after \(n + warmup) steps")
+                }
                 // FLUXION_BENCH_CPU=1: steps per CPU-second of this process (for A/B comparisons of
                 // one-thread runs on a machine busy with other work; not what compare.py reports).
                 if ProcessInfo.processInfo.environment["FLUXION_BENCH_CPU"] == "1" {

@@ -86,6 +86,11 @@ final class Node {
         for case let p? in ps { stack.append(p.node) }
     }
 
+    /// Forgets the output tangents of a forward level that has ended (ADContext.levelNodes).
+    func dropTangents(atLevel level: Int) {
+        for i in outputTangents.indices { outputTangents[i].removeAll { $0.level == level } }
+    }
+
     /// Input cotangents for the given output cotangents (missing outputs: zeros, for single-output nodes).
     func runPullback(_ gs: [Tensor?]) -> [Tensor?] { pullback!(gs, differentiableOutputs) }
 
@@ -114,6 +119,12 @@ final class ADContext {
     var checkpointInputs: [Set<ObjectIdentifier>?] = []
     var nextSequence = 0
     var nextLevel = 1
+    /// The nodes that received an output tangent at each active forward level. When the level's
+    /// `jvp` returns, those tangents are dropped from the nodes: a tangent computed under a reverse
+    /// transform has the node among its ancestors (through the outputs it was computed from), so
+    /// node → tangent → … → node would otherwise be a reference cycle that leaks the whole graph
+    /// (reverse over forward, e.g. a CNF's traces inside a training step).
+    var levelNodes: [Int: [Node]] = [:]
     /// How often fused primitives ran their kernel and their reference on this thread (NOTE(6); tests).
     var fusedKernelRuns = 0, fusedReferenceRuns = 0
 
@@ -220,6 +231,7 @@ func recordSlow(_ ys: [Tensor], _ inputs: [Tensor],
                 let t = out[i].shape == ys[i].shape ? out[i] : out[i].expanded(to: ys[i].shape)
                 tangents[i].append((level, t))
             }
+            if let node { ctx.levelNodes[level, default: []].append(node) }
             // Higher levels see this level's tangent on the outputs (mixed derivatives).
             attach()
         }

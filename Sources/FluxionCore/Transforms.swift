@@ -157,6 +157,7 @@ public func jvp(at xs: [Tensor], along vs: [Tensor], of f: ([Tensor]) -> [Tensor
     }
     let ys = f(duals)
     ctx.forwardLevels.removeAll { $0 == level }
+    for node in ctx.levelNodes.removeValue(forKey: level) ?? [] { node.dropTangents(atLevel: level) }
     let values = ys.map { Autodiff.clean($0, ctx) }
     let tangents = ys.map { y in Autodiff.clean(y.tangent(atLevel: level) ?? Tensor.zeros(like: y), ctx) }
     return (values, tangents)

@@ -143,6 +143,22 @@ final class TransformTests: XCTestCase {
         XCTAssertEqual(MemoryAccounting.liveBytes, before, "the graph must be freed when the transform ends")
     }
 
+    func testNestedTransformsReleaseTheirGraphs() {
+        // Reverse over forward used to leak: a node kept its outputs' tangents, whose own graph
+        // led back to the node. Every nesting order must leave nothing behind.
+        var rng = SeededGenerator(seed: 0)
+        let w = Tensor.randomNormal(shape: [16, 16], using: &rng), x = Tensor.randomNormal(shape: [8, 16], using: &rng)
+        let f: (Tensor, Tensor) -> Tensor = { x, w in Tensor.matmul(x, w).tanh().squared().sum() }
+        let before = MemoryAccounting.liveBytes
+        for _ in 0..<3 {
+            _ = gradient(at: w) { w in jvp(at: x, along: x) { f($0, w) }.differential }                 // reverse over forward
+            _ = jvp(at: w, along: w) { w in gradient(at: x) { f($0, w) } }                               // forward over reverse
+            _ = gradient(at: w) { w in (gradient(at: x) { f($0, w) } * x).sum() }                        // reverse over reverse
+            _ = jvp(at: w, along: w) { w in jvp(at: x, along: x) { f($0, w) }.differential }           // forward over forward
+        }
+        XCTAssertEqual(MemoryAccounting.liveBytes, before, "every nested transform must free its graph")
+    }
+
     func testMemoryAccountingCountsStorage() {
         MemoryAccounting.resetPeak()
         let base = MemoryAccounting.liveBytes

@@ -203,7 +203,8 @@ final class GemmWorkspace: @unchecked Sendable {
 func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
 
 // Explicit specialisations: debug builds compile without -wmo, and the generic entry point called
-// from GemmFloat.swift / GemmDouble.swift would otherwise run unspecialised (20x slower).
+// from GemmFloat.swift / GemmDouble.swift would otherwise run unspecialised (20x slower). The
+// paths below are `@inline(__always)`, so each becomes part of the specialised driver.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
@@ -224,85 +225,116 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     let unitWidth = T.self == Float.self && Float.wideMicroKernel != nil ? 2 * T.nr : T.nr
     let wideWaste = n >= 16 && m >= 8 * n && k >= 64 && 4 * n < 3 * roundUp(n, unitWidth)
     if (transA && !transB && m >= 2 * n && n >= 16 && k >= 256) || wideWaste {
-        let tw = GemmWorkspace.shared.acquire(m * n * MemoryLayout<T>.stride)
-        defer { GemmWorkspace.shared.release(tw) }
-        let tmp = tw.0.bindMemory(to: T.self, capacity: m * n)
-        gemmDriver(transA: !transB, transB: !transA, m: n, n: m, k: k, alpha: 1, a: b, lda: ldb, b: a, ldb: lda,
-                   beta: 0, c: tmp, ldc: m)
-        let tile = 16, tiles = (m + tile - 1) / tile
-        let threads = m * n >= 1 << 16 ? ThreadPool.shared.threadCount : 1
-        ThreadPool.shared.parallelFor(min(threads, tiles)) { part in
-            let parts = min(threads, tiles)
-            for ti in stride(from: part, to: tiles, by: parts) {
-                let i0 = ti * tile, i1 = min(m, i0 + tile)
-                var j0 = 0
-                while j0 < n {
-                    let j1 = min(n, j0 + tile)
-                    for i in i0..<i1 {
-                        let row = c + i * ldc
-                        if beta == 0 {
-                            for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] }
-                        } else {
-                            for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] + beta * row[j] }
-                        }
-                    }
-                    j0 = j1
-                }
-            }
-        }
+        gemmSwapped(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc)
         return
     }
-    let rsA = transA ? 1 : lda, csA = transA ? lda : 1
-    let rsB = transB ? 1 : ldb, csB = transB ? ldb : 1
+    let ops = GemmOperands(a: a, rsA: transA ? 1 : lda, csA: transA ? lda : 1,
+                           b: b, rsB: transB ? 1 : ldb, csB: transB ? ldb : 1, c: c, ldc: ldc, alpha: alpha)
     let work = m * n * k
     if work < GemmTuning.smallWork || m <= GemmTuning.smallM || n <= GemmTuning.smallN {
-        gemmSmall(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc)
+        gemmSmall(m, n, k, alpha, a, ops.rsA, ops.csA, b, ops.rsB, ops.csB, beta, c, ldc)
         return
     }
-
-    let mr = T.mr, nr = T.nr, mcB = T.mcBlock
-    let pool = ThreadPool.shared
-    let threads = work >= GemmTuning.parallelMinWork ? pool.threadCount : 1
-    // Columns are split among threads in units the micro-kernel fills: two B panels for the
-    // 6 x 32 AVX-512 kernel (a lone 16-column panel would waste half of it).
-    let unit = T.self == Float.self && Float.wideMicroKernel != nil ? 2 * nr : nr
-
+    let threads = work >= GemmTuning.parallelMinWork ? ThreadPool.shared.threadCount : 1
     // Balanced depth blocks (no tiny last block).
     let kBlocks = (k + T.kcBlock - 1) / T.kcBlock
     let kcMax = roundUp((k + kBlocks - 1) / kBlocks, 8)
     if threads > 1 && kBlocks >= 4 && m * n <= 512 * 512 && m <= GemmTuning.mBig && n <= T.ncBlock {
-        // Deep and small (weight gradients: k = rows of a batch): per-depth-block barriers would
-        // dominate, so each item owns a tile of C and runs the whole depth loop with its own packing.
-        let aPanels = (m + mr - 1) / mr, bUnits = (n + unit - 1) / unit
-        var rowTiles = 1, colTiles = 1
-        while rowTiles * colTiles < 2 * threads {
-            if m / rowTiles >= n / colTiles && rowTiles < aPanels { rowTiles += 1 }
-            else if colTiles < bUnits { colTiles += 1 }
-            else if rowTiles < aPanels { rowTiles += 1 }
-            else { break }
-        }
-        let mt = roundUp((m + rowTiles - 1) / rowTiles, mr), nt = roundUp((n + colTiles - 1) / colTiles, unit)
-        let rowTilesN = (m + mt - 1) / mt, colTilesN = (n + nt - 1) / nt
-        pool.parallelFor(rowTilesN * colTilesN) { t in
-            let i0 = (t / colTilesN) * mt, j0 = (t % colTilesN) * nt
-            let rows = min(mt, m - i0), cols = min(nt, n - j0)
-            let aE = roundUp(rows, mr) * kcMax, bE = roundUp(cols, nr) * kcMax
-            let tw = GemmWorkspace.shared.acquire((aE + bE) * MemoryLayout<T>.stride + 128)
-            defer { GemmWorkspace.shared.release(tw) }
-            let tA = tw.0.bindMemory(to: T.self, capacity: aE + bE + 16)
-            let tB = tA + roundUp(aE, 16)
-            var pc = 0
-            while pc < k {
-                let kc = min(kcMax, k - pc)
-                packA(a, rsA, csA, i0, rows, pc, kc, tA)
-                packB(b, rsB, csB, pc, kc, j0, cols, tB)
-                computeTile(0, rows, 0, cols, kc, tA, tB, c + i0 * ldc + j0, ldc, alpha, pc == 0 ? beta : 1)
-                pc += kc
+        gemmDeepTiles(ops, m: m, n: n, k: k, kcMax: kcMax, beta: beta, threads: threads)
+    } else {
+        gemmBlocked(ops, m: m, n: n, k: k, kcMax: kcMax, beta: beta, threads: threads)
+    }
+}
+
+/// The operands of C = α·op(A)·op(B) + β·C as strided views (row and column strides of op(A) and
+/// op(B)), shared by the paths of `gemmDriver`.
+struct GemmOperands<T: GemmScalar> {
+    let a: UnsafePointer<T>, rsA: Int, csA: Int
+    let b: UnsafePointer<T>, rsB: Int, csB: Int
+    let c: UnsafeMutablePointer<T>, ldc: Int
+    let alpha: T
+}
+
+/// Columns are split among threads in units the micro-kernel fills: two B panels for the 6 x 32
+/// AVX-512 kernel (a lone 16-column panel would waste half of it).
+@inline(__always)
+func gemmColumnUnit<T: GemmScalar>(_: T.Type) -> Int {
+    T.self == Float.self && Float.wideMicroKernel != nil ? 2 * T.nr : T.nr
+}
+
+/// C = α·op(A)·op(B) + β·C computed as Cᵀ = op(B)ᵀ·op(A)ᵀ into a buffer, then transposed into C.
+@inline(__always)
+func gemmSwapped<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+                                a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+    let tw = GemmWorkspace.shared.acquire(m * n * MemoryLayout<T>.stride)
+    defer { GemmWorkspace.shared.release(tw) }
+    let tmp = tw.0.bindMemory(to: T.self, capacity: m * n)
+    gemmDriver(transA: !transB, transB: !transA, m: n, n: m, k: k, alpha: 1, a: b, lda: ldb, b: a, ldb: lda,
+               beta: 0, c: tmp, ldc: m)
+    let tile = 16, tiles = (m + tile - 1) / tile
+    let threads = m * n >= 1 << 16 ? ThreadPool.shared.threadCount : 1
+    ThreadPool.shared.parallelFor(min(threads, tiles)) { part in
+        let parts = min(threads, tiles)
+        for ti in stride(from: part, to: tiles, by: parts) {
+            let i0 = ti * tile, i1 = min(m, i0 + tile)
+            var j0 = 0
+            while j0 < n {
+                let j1 = min(n, j0 + tile)
+                for i in i0..<i1 {
+                    let row = c + i * ldc
+                    if beta == 0 {
+                        for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] }
+                    } else {
+                        for j in j0..<j1 { row[j] = alpha * tmp[j * m + i] + beta * row[j] }
+                    }
+                }
+                j0 = j1
             }
         }
-        return
     }
+}
 
+/// Deep and small (weight gradients: k = rows of a batch): per-depth-block barriers would
+/// dominate, so each item owns a tile of C and runs the whole depth loop with its own packing.
+@inline(__always)
+func gemmDeepTiles<T: GemmScalar>(_ ops: GemmOperands<T>, m: Int, n: Int, k: Int, kcMax: Int, beta: T, threads: Int) {
+    let mr = T.mr, nr = T.nr, unit = gemmColumnUnit(T.self)
+    let aPanels = (m + mr - 1) / mr, bUnits = (n + unit - 1) / unit
+    var rowTiles = 1, colTiles = 1
+    while rowTiles * colTiles < 2 * threads {
+        if m / rowTiles >= n / colTiles && rowTiles < aPanels { rowTiles += 1 }
+        else if colTiles < bUnits { colTiles += 1 }
+        else if rowTiles < aPanels { rowTiles += 1 }
+        else { break }
+    }
+    let mt = roundUp((m + rowTiles - 1) / rowTiles, mr), nt = roundUp((n + colTiles - 1) / colTiles, unit)
+    let rowTilesN = (m + mt - 1) / mt, colTilesN = (n + nt - 1) / nt
+    ThreadPool.shared.parallelFor(rowTilesN * colTilesN) { t in
+        let i0 = (t / colTilesN) * mt, j0 = (t % colTilesN) * nt
+        let rows = min(mt, m - i0), cols = min(nt, n - j0)
+        let aE = roundUp(rows, mr) * kcMax, bE = roundUp(cols, nr) * kcMax
+        let tw = GemmWorkspace.shared.acquire((aE + bE) * MemoryLayout<T>.stride + 128)
+        defer { GemmWorkspace.shared.release(tw) }
+        let tA = tw.0.bindMemory(to: T.self, capacity: aE + bE + 16)
+        let tB = tA + roundUp(aE, 16)
+        var pc = 0
+        while pc < k {
+            let kc = min(kcMax, k - pc)
+            packA(ops.a, ops.rsA, ops.csA, i0, rows, pc, kc, tA)
+            packB(ops.b, ops.rsB, ops.csB, pc, kc, j0, cols, tB)
+            computeTile(0, rows, 0, cols, kc, tA, tB, ops.c + i0 * ops.ldc + j0, ops.ldc, ops.alpha, pc == 0 ? beta : 1)
+            pc += kc
+        }
+    }
+}
+
+/// The blocked GEMM (Goto's loop order: column blocks jc, depth blocks pc, row blocks ic), with
+/// packed A and B shared by the threads of each block.
+@inline(__always)
+func gemmBlocked<T: GemmScalar>(_ ops: GemmOperands<T>, m: Int, n: Int, k: Int, kcMax: Int, beta: T, threads: Int) {
+    let mr = T.mr, nr = T.nr, unit = gemmColumnUnit(T.self)
     let ncMax = min(roundUp(n, nr), T.ncBlock)
     let mBigMax = min(roundUp(m, mr), GemmTuning.mBig)
     let aElems = mBigMax * kcMax, bElems = ncMax * kcMax
@@ -310,83 +342,106 @@ func gemmDriver<T: GemmScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: In
     defer { GemmWorkspace.shared.release(ws) }
     let bufA = ws.0.bindMemory(to: T.self, capacity: aElems + bElems + 16)
     let bufB = bufA + roundUp(aElems, 16)
-
     var jc = 0
     while jc < n {
         let nc = min(T.ncBlock, n - jc)
         var pc = 0
         while pc < k {
             let kc = min(kcMax, k - pc)
-            let betaEff: T = pc == 0 ? beta : 1
+            let block = GemmBlock(ops: ops, ic: 0, mc: 0, jc: jc, nc: nc, pc: pc, kc: kc, beta: pc == 0 ? beta : 1,
+                                  bufA: bufA, bufB: bufB)
             var ic = 0
             while ic < m {
-                let mc = min(GemmTuning.mBig, m - ic)
-                let packBToo = ic == 0
-                let aPanels = (mc + mr - 1) / mr
-                let bPanels = (nc + nr - 1) / nr
-                let bUnits = (nc + unit - 1) / unit
+                var b = block
+                b.ic = ic
+                b.mc = min(GemmTuning.mBig, m - ic)
                 if threads == 1 {
-                    if packBToo { packB(b, rsB, csB, pc, kc, jc, nc, bufB) }
-                    packA(a, rsA, csA, ic, mc, pc, kc, bufA)
-                    computeTile(0, mc, 0, nc, kc, bufA, bufB, c + ic * ldc + jc, ldc, alpha, betaEff)
-                } else if bUnits >= 4 * threads {
-                    // Wide: shared A is packed first (in parallel only when large); then each
-                    // item owns a column slab, packs its own B panels and computes all rows, so
-                    // packed B stays in the cache of the core that uses it. One barrier fewer.
-                    let aGroup = 8
-                    let aTasks = (aPanels + aGroup - 1) / aGroup
-                    if aTasks >= 2 && mc * kc >= 8 * 1024 {
-                        pool.parallelFor(aTasks) { t in
-                            let i = t * aGroup * mr
-                            packA(a, rsA, csA, ic + i, min(aGroup * mr, mc - i), pc, kc, bufA + i * kc)
-                        }
-                    } else {
-                        packA(a, rsA, csA, ic, mc, pc, kc, bufA)
-                    }
-                    let slabs = min(bUnits, (mc >= 512 ? 4 : 8) * threads)
-                    let sw = (bUnits + slabs - 1) / slabs * unit
-                    let slabsN = (nc + sw - 1) / sw
-                    let cBase = c + ic * ldc + jc
-                    pool.parallelFor(slabsN) { t in
-                        let j0 = t * sw, w = min(sw, nc - j0)
-                        packB(b, rsB, csB, pc, kc, jc + j0, w, bufB + j0 * kc)
-                        computeTile(0, mc, j0, w, kc, bufA, bufB, cBase, ldc, alpha, betaEff)
-                    }
+                    if ic == 0 { packB(ops.b, ops.rsB, ops.csB, pc, kc, jc, nc, bufB) }
+                    packA(ops.a, ops.rsA, ops.csA, ic, b.mc, pc, kc, bufA)
+                    computeTile(0, b.mc, 0, nc, kc, bufA, bufB, ops.c + ic * ops.ldc + jc, ops.ldc, ops.alpha, b.beta)
+                } else if (nc + unit - 1) / unit >= 4 * threads {
+                    gemmBlockWide(b, threads: threads)
                 } else {
-                    // Narrow: pack A and B together, then split into (rows x columns) tiles.
-                    let aGroup = 8, bGroup = 8
-                    let aTasks = (aPanels + aGroup - 1) / aGroup
-                    let bTasks = packBToo ? (bPanels + bGroup - 1) / bGroup : 0
-                    pool.parallelFor(aTasks + bTasks) { t in
-                        if t < bTasks {
-                            let j = t * bGroup * nr
-                            packB(b, rsB, csB, pc, kc, jc + j, min(bGroup * nr, nc - j), bufB + j * kc)
-                        } else {
-                            let i = (t - bTasks) * aGroup * mr
-                            packA(a, rsA, csA, ic + i, min(aGroup * mr, mc - i), pc, kc, bufA + i * kc)
-                        }
-                    }
-                    // Tiles of (mt x nt), many more than threads for dynamic balance.
-                    let rowTiles = (mc + mcB - 1) / mcB
-                    let mt = roundUp((mc + rowTiles - 1) / rowTiles, mr)
-                    let rowTilesN = (mc + mt - 1) / mt
-                    let wantCols = max(1, (12 * threads + rowTilesN - 1) / rowTilesN)
-                    let colTiles = min(bUnits, wantCols)
-                    let nt = roundUp((nc + colTiles - 1) / colTiles, unit)
-                    let colTilesN = (nc + nt - 1) / nt
-                    let cBase = c + ic * ldc + jc
-                    pool.parallelFor(rowTilesN * colTilesN) { t in
-                        let ri = t / colTilesN, ci = t % colTilesN
-                        let i0 = ri * mt, j0 = ci * nt
-                        computeTile(i0, min(mt, mc - i0), j0, min(nt, nc - j0), kc, bufA, bufB,
-                                    cBase, ldc, alpha, betaEff)
-                    }
+                    gemmBlockNarrow(b, threads: threads)
                 }
-                ic += mc
+                ic += b.mc
             }
             pc += kc
         }
         jc += nc
+    }
+}
+
+/// One (ic, jc, pc) block of `gemmBlocked`: rows ic..<ic+mc, columns jc..<jc+nc, depth pc..<pc+kc.
+struct GemmBlock<T: GemmScalar> {
+    let ops: GemmOperands<T>
+    var ic: Int, mc: Int
+    let jc: Int, nc: Int, pc: Int, kc: Int
+    let beta: T
+    let bufA: UnsafeMutablePointer<T>, bufB: UnsafeMutablePointer<T>
+}
+
+/// Wide block: shared A is packed first (in parallel only when large); then each item owns a
+/// column slab, packs its own B panels and computes all rows, so packed B stays in the cache of
+/// the core that uses it. One barrier fewer than the narrow split.
+@inline(__always)
+func gemmBlockWide<T: GemmScalar>(_ blk: GemmBlock<T>, threads: Int) {
+    let (ops, ic, mc, jc, nc, pc, kc) = (blk.ops, blk.ic, blk.mc, blk.jc, blk.nc, blk.pc, blk.kc)
+    let mr = T.mr, unit = gemmColumnUnit(T.self)
+    let aPanels = (mc + mr - 1) / mr, bUnits = (nc + unit - 1) / unit
+    let aGroup = 8
+    let aTasks = (aPanels + aGroup - 1) / aGroup
+    if aTasks >= 2 && mc * kc >= 8 * 1024 {
+        ThreadPool.shared.parallelFor(aTasks) { t in
+            let i = t * aGroup * mr
+            packA(ops.a, ops.rsA, ops.csA, ic + i, min(aGroup * mr, mc - i), pc, kc, blk.bufA + i * kc)
+        }
+    } else {
+        packA(ops.a, ops.rsA, ops.csA, ic, mc, pc, kc, blk.bufA)
+    }
+    let slabs = min(bUnits, (mc >= 512 ? 4 : 8) * threads)
+    let sw = (bUnits + slabs - 1) / slabs * unit
+    let slabsN = (nc + sw - 1) / sw
+    let cBase = ops.c + ic * ops.ldc + jc
+    ThreadPool.shared.parallelFor(slabsN) { t in
+        let j0 = t * sw, w = min(sw, nc - j0)
+        packB(ops.b, ops.rsB, ops.csB, pc, kc, jc + j0, w, blk.bufB + j0 * kc)
+        computeTile(0, mc, j0, w, kc, blk.bufA, blk.bufB, cBase, ops.ldc, ops.alpha, blk.beta)
+    }
+}
+
+/// Narrow block: pack A and B together, then split into (rows x columns) tiles, many more than
+/// threads for dynamic balance.
+@inline(__always)
+func gemmBlockNarrow<T: GemmScalar>(_ blk: GemmBlock<T>, threads: Int) {
+    let (ops, ic, mc, jc, nc, pc, kc) = (blk.ops, blk.ic, blk.mc, blk.jc, blk.nc, blk.pc, blk.kc)
+    let mr = T.mr, nr = T.nr, mcB = T.mcBlock, unit = gemmColumnUnit(T.self)
+    let aPanels = (mc + mr - 1) / mr, bPanels = (nc + nr - 1) / nr, bUnits = (nc + unit - 1) / unit
+    let aGroup = 8, bGroup = 8
+    let aTasks = (aPanels + aGroup - 1) / aGroup
+    let bTasks = ic == 0 ? (bPanels + bGroup - 1) / bGroup : 0
+    ThreadPool.shared.parallelFor(aTasks + bTasks) { t in
+        if t < bTasks {
+            let j = t * bGroup * nr
+            packB(ops.b, ops.rsB, ops.csB, pc, kc, jc + j, min(bGroup * nr, nc - j), blk.bufB + j * kc)
+        } else {
+            let i = (t - bTasks) * aGroup * mr
+            packA(ops.a, ops.rsA, ops.csA, ic + i, min(aGroup * mr, mc - i), pc, kc, blk.bufA + i * kc)
+        }
+    }
+    let rowTiles = (mc + mcB - 1) / mcB
+    let mt = roundUp((mc + rowTiles - 1) / rowTiles, mr)
+    let rowTilesN = (mc + mt - 1) / mt
+    let wantCols = max(1, (12 * threads + rowTilesN - 1) / rowTilesN)
+    let colTiles = min(bUnits, wantCols)
+    let nt = roundUp((nc + colTiles - 1) / colTiles, unit)
+    let colTilesN = (nc + nt - 1) / nt
+    let cBase = ops.c + ic * ops.ldc + jc
+    ThreadPool.shared.parallelFor(rowTilesN * colTilesN) { t in
+        let ri = t / colTilesN, ci = t % colTilesN
+        let i0 = ri * mt, j0 = ci * nt
+        computeTile(i0, min(mt, mc - i0), j0, min(nt, nc - j0), kc, blk.bufA, blk.bufB,
+                    cBase, ops.ldc, ops.alpha, blk.beta)
     }
 }
 

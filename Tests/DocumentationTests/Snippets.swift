@@ -25,7 +25,7 @@ final class DocumentationSnippetTests: XCTestCase {
     }
 
     func testReadmeWhatIsHere() throws {
-#sourceLocation(file: "README.md", line: 41)
+#sourceLocation(file: "README.md", line: 52)
 
 
 let p = Tensor([1.0, 2.0])
@@ -34,19 +34,40 @@ let g = gradient(at: p, of: f)                                       // [2, 4]
 let d = jvp(at: p, along: Tensor([0.6, 0.8]), of: f).differential    // 4.4, the directional derivative
 let hv = jvp(at: p, along: Tensor([1.0, 0.0])) { gradient(at: $0, of: f) }.differential  // H·v = [2, 0]
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 49)
+#sourceLocation(file: "README.md", line: 60)
 assertClose(g, [2, 4])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 50)
+#sourceLocation(file: "README.md", line: 61)
 assertClose(d, 4.4)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 51)
+#sourceLocation(file: "README.md", line: 62)
 assertClose(hv, [2, 0])
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 65)
+let x64 = Tensor([1.5, 2.0], dtype: .float64)
+let scaled = x64 * 3                          // weak Int: Float64 [4.5, 6]
+let halves = Tensor([1, 2]) + 0.5             // int32 meets a weak Double: Float32 [1.5, 2.5]
+let doubled = Tensor([1.0, 2.0]) * Tensor(2.0)  // Float32 [2, 4]
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 70)
+XCTAssertEqual(scaled.dtype, .float64)
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 71)
+assertClose(scaled, [4.5, 6])
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 72)
+XCTAssertEqual(halves.dtype, .float32)
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 73)
+assertClose(halves, [1.5, 2.5])
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 74)
+XCTAssertEqual(doubled.dtype, .float32)
 #sourceLocation()
     }
 
     func testReadmeLayersOptimisersAndPyTorchFiles() throws {
-#sourceLocation(file: "README.md", line: 122)
+#sourceLocation(file: "README.md", line: 145)
 var rng = SeededGenerator(seed: 0)
 let x = Tensor.randomNormal(shape: [64, 3], using: &rng), y = Tensor.randomNormal(shape: [64, 2], using: &rng)
 var model = MLP(sizes: [3, 256, 256, 2], activation: .silu, using: &rng)
@@ -55,10 +76,10 @@ let (loss, gradients) = valueWithGradient(at: model) { meanSquaredError($0(x), y
 optimizer.update(&model, along: gradients)
 try model.save(to: "model.safetensors")     // loads in PyTorch: names "layers.0.weight", ...
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 130)
+#sourceLocation(file: "README.md", line: 153)
 XCTAssertTrue(meanSquaredError(model(x), y).item < loss.item)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 131)
+#sourceLocation(file: "README.md", line: 154)
 XCTAssertEqual(try SafeTensors.read("model.safetensors").names.first, "layers.0.weight")
 #sourceLocation()
     }
@@ -330,6 +351,20 @@ XCTAssertEqual(grid.transposed().shape, [3, 2])
 XCTAssertEqual(grid.sum().item, 15)
 #sourceLocation()
 #sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 72)
+let precise = Tensor([0.0, 1.0], dtype: .float64)
+let shifted = precise + 0.1                      // Float64, and 0.1 exactly
+let n = 4
+let quarter = precise / n                        // a Swift Int is weak too
+let mixed = Tensor([1, 2]) * precise             // int32 converts: Float64
+let fromDoubles = Tensor([0.25, 0.5] as [Double]) // Float32: the default
+XCTAssertEqual(shifted.dtype, .float64)
+XCTAssertEqual(shifted.scalars[0], 0.1)
+assertClose(quarter, [0, 0.25])
+XCTAssertEqual(mixed.dtype, .float64)
+XCTAssertEqual(fromDoubles.dtype, .float32)
+XCTAssertEqual((fromDoubles.cast(to: .float64) + precise).dtype, .float64)
+#sourceLocation()
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 92)
 var rng = SeededGenerator(seed: 42)
 let noise = Tensor.randomNormal(shape: [10_000], using: &rng)
 XCTAssertTrue(abs(noise.mean().item) < 0.05)
@@ -337,12 +372,12 @@ XCTAssertTrue(abs(noise.variance().item - 1) < 0.05)
 var again = SeededGenerator(seed: 42)
 XCTAssertEqual(Tensor.randomNormal(shape: [10_000], using: &again).scalars, noise.scalars)
 #sourceLocation()
-#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 85)
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 105)
 let x = Tensor([3.0])
 let slope = gradient(at: x) { x in (x * x * x).sum() }     // d/dx x³ = 3x² = 27
 assertClose(slope, [27])
 #sourceLocation()
-#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 99)
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/GettingStarted.md", line: 119)
 var model = MLP(sizes: [1, 32, 1], activation: .tanh, using: &rng)
 var optimizer = Adam(learningRate: 1e-2)
 let inputs = Tensor.linspace(-2, 2, count: 64).reshaped(to: [64, 1])

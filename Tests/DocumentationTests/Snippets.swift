@@ -635,14 +635,14 @@ let thirdDerivative = jvp(at: Tensor([2.0]), along: Tensor([1.0])) { x in
 }.differential
 assertClose(thirdDerivative, [6])
 #sourceLocation()
-#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 137)
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 148)
 let stopped = gradient(at: Tensor([3.0])) { x in
     let scale = withoutDerivatives { x * 2 }      // a constant 6 for the gradient
     return (scale * x).sum()
 }
 assertClose(stopped, [6])
 #sourceLocation()
-#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 154)
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 165)
 var rng = SeededGenerator(seed: 1)
 let blocks = (0..<16).map { _ in Linear(inputSize: 8, outputSize: 8, using: &rng) }
 let input = Tensor.randomNormal(shape: [4, 8], using: &rng)
@@ -661,7 +661,7 @@ let one = gradient(at: blocks[0]) { block in
 }
 XCTAssertEqual(one.weight.shape, [8, 8])
 #sourceLocation()
-#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 177)
+#sourceLocation(file: "Sources/Fluxion/Fluxion.docc/Transforms.md", line: 188)
 let dropout = Dropout(probability: 0.5)
 var first = SeededGenerator(seed: 7), second = SeededGenerator(seed: 7)
 let withCheckpoint = gradient(at: blocks[0]) { block in

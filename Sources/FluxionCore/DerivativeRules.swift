@@ -192,6 +192,33 @@ enum Rules {
         record(y, [x], vjp: { g, _ in [g.unfolded(window)] }, jvp: { _, t in t[0]!.folded(outputSize: size, window) })
     }
 
+    // MARK: Fourier transforms (linear: each rule is the other transform, with bin weights)
+    /// rfft: ∂x = n · irfft(w ∘ g) with w = 1 at X_0, X_{n/2} and ½ between (the two halves of
+    /// the Hermitian spectrum fold onto one bin); JVP rfft(t).
+    static func rfft(_ x: Tensor, _ re: Tensor, _ im: Tensor) -> [Tensor] {
+        let n = x.shape[x.rank - 1]
+        return recordMultiple([re, im], [x], vjp: { gs, ys in
+            let w = Tensor.fftBinWeights(n, middle: 0.5, dtype: x.dtype)
+            let g = ComplexTensor(real: (gs[0] ?? Tensor.zeros(like: ys[0])) * w, imaginary: (gs[1] ?? Tensor.zeros(like: ys[1])) * w)
+            return [Tensor.irfft(g, count: n) * Double(n)]
+        }, jvp: { _, t in
+            let f = t[0]!.rfft()
+            return [f.real, f.imaginary]
+        })
+    }
+    /// irfft: ∂X = (c/n) ∘ rfft(g) with c = 1 at X_0, X_{n/2} and 2 between (0 for the imaginary
+    /// parts of X_0, X_{n/2}, which do not enter); JVP irfft(t).
+    static func irfft(_ re: Tensor, _ im: Tensor, _ y: Tensor, count n: Int) -> Tensor {
+        recordMultiple([y], [re, im], vjp: { gs, ys in
+            let f = (gs[0] ?? Tensor.zeros(like: ys[0])).rfft()
+            let wr = Tensor.fftBinWeights(n, ends: 1 / Double(n), middle: 2 / Double(n), dtype: re.dtype)
+            let wi = Tensor.fftBinWeights(n, ends: 0, middle: 2 / Double(n), dtype: re.dtype)
+            return [f.real * wr, f.imaginary * wi]
+        }, jvp: { _, t in
+            [Tensor.irfft(ComplexTensor(real: t[0] ?? Tensor.zeros(like: re), imaginary: t[1] ?? Tensor.zeros(like: im)), count: n)]
+        })[0]
+    }
+
     // MARK: Matrix product
     /// y = x·Wᵀ + b over rows of x: dx = g·W, dW = gᵀ·x (rows flattened), db = Σ_rows g.
     static func linear(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ y: Tensor) -> Tensor {

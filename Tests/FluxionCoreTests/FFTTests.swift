@@ -72,3 +72,25 @@ final class FFTTests: XCTestCase {
 }
 
 import Foundation
+
+final class CausalConvolutionTests: XCTestCase {
+    func testMatchesTheDirectSum() {
+        for (b, l, h) in [(2, 1, 3), (2, 5, 3), (1, 16, 2), (3, 33, 4)] {
+            let u = Tensor.testInput([b, l, h], seed: 1), k = Tensor.testInput([h, l], seed: 2)
+            let y = Tensor.causalConvolution(u, kernel: k)
+            XCTAssertEqual(y.shape, [b, l, h])
+            for bi in 0..<b { for t in 0..<l { for c in 0..<h {
+                var sum = 0.0
+                for s in 0...t { sum += k.scalar(at: [c, s]) * u.scalar(at: [bi, t - s, c]) }
+                XCTAssertEqual(y.scalar(at: [bi, t, c]), sum, accuracy: 1e-12, "B \(b) L \(l) H \(h) at [\(bi), \(t), \(c)]")
+            } } }
+        }
+    }
+
+    func testGradientCheck() {
+        let u = Tensor.testInput([2, 6, 3], seed: 3), k = Tensor.testInput([3, 6], seed: 4)
+        let w = Tensor.testInput([2, 6, 3], seed: 5)
+        XCTAssertEqual(GradientCheck.check({ xs in (Tensor.causalConvolution(xs[0], kernel: xs[1]).squared() * w).sum() },
+                                           at: [u, k], label: "causalConvolution"), [])
+    }
+}

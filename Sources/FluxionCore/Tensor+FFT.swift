@@ -71,25 +71,3 @@ extension Tensor {
         return Tensor((0..<bins).map { $0 == 0 || $0 == bins - 1 ? ends : middle }, dtype: dtype)
     }
 }
-
-extension Tensor {
-    /// Causal convolution along time by FFT, one kernel per channel (S4/S4D's long convolution):
-    ///
-    ///     y[b, t, h] = Σ_{s ≤ t} K[h, s] · u[b, t − s, h]
-    ///
-    /// Shapes: u [B, L, H], kernel [H, L] → [B, L, H]. Both are zero-padded to the power of two
-    /// n ≥ 2L (so the circular convolution of the FFT is the linear one on the first L outputs),
-    /// multiplied bin by bin and transformed back. Composed of differentiable primitives.
-    public static func causalConvolution(_ u: Tensor, kernel k: Tensor) -> Tensor {
-        precondition(u.rank == 3 && k.rank == 2 && k.shape == [u.shape[2], u.shape[1]] && u.dtype == k.dtype,
-                     "causalConvolution: input \(u.dtype) \(u.shape) and kernel \(k.dtype) \(k.shape) must be [B, L, H] and [H, L] of one dtype")
-        let l = u.shape[1]
-        var n = 1
-        while n < 2 * l { n *= 2 }
-        let uf = u.permuted([0, 2, 1]).padded(before: [0, 0, 0], after: [0, 0, n - l]).rfft()   // [B, H, n/2 + 1]
-        let kf = k.padded(before: [0, 0], after: [0, n - l]).rfft()                               // [H, n/2 + 1]
-        let product = ComplexTensor(real: uf.real * kf.real - uf.imaginary * kf.imaginary,
-                                    imaginary: uf.real * kf.imaginary + uf.imaginary * kf.real)
-        return Tensor.irfft(product, count: n).sliced(axis: 2, 0..<l).permuted([0, 2, 1])
-    }
-}

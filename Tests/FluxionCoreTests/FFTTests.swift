@@ -94,3 +94,21 @@ final class CausalConvolutionTests: XCTestCase {
                                            at: [u, k], label: "causalConvolution"), [])
     }
 }
+
+final class DepthwiseCausalConvolutionTests: XCTestCase {
+    func testMatchesTheDirectSumAndDifferentiates() {
+        for (b, l, d, k) in [(2, 7, 3, 4), (1, 3, 2, 4), (2, 5, 4, 1)] {
+            let x = Tensor.testInput([b, l, d], seed: 1), w = Tensor.testInput([d, 1, k], seed: 2), bias = Tensor.testInput([d], seed: 3)
+            let y = Tensor.depthwiseCausalConv1d(x, weight: w, bias: bias)
+            XCTAssertEqual(y.shape, [b, l, d])
+            for bi in 0..<b { for t in 0..<l { for c in 0..<d {
+                var sum = bias.scalar(at: [c])
+                for j in 0..<k where t - (k - 1) + j >= 0 { sum += w.scalar(at: [c, 0, j]) * x.scalar(at: [bi, t - (k - 1) + j, c]) }
+                XCTAssertEqual(y.scalar(at: [bi, t, c]), sum, accuracy: 1e-12)
+            } } }
+            let u = Tensor.testInput([b, l, d], seed: 4)
+            XCTAssertEqual(GradientCheck.check({ xs in (Tensor.depthwiseCausalConv1d(xs[0], weight: xs[1], bias: xs[2]).squared() * u).sum() },
+                                               at: [x, w, bias], label: "depthwiseCausalConv1d K=\(k)"), [])
+        }
+    }
+}

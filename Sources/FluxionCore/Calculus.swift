@@ -14,6 +14,7 @@ public enum CalculusError: Error, CustomStringConvertible, Equatable {
     /// A tensor's shape did not match what the function needs.
     case shapeMismatch(String)
 
+    /// A one-line message naming the problem.
     public var description: String {
         switch self {
         case .zeroDirection:

@@ -22,6 +22,8 @@ public struct CheckpointStore: Sendable {
     static let manifestName = "manifest.json"
     static let format = "fluxion-checkpoint-1"
 
+    /// A store over `folder` that keeps the newest `keep` checkpoints (default 2); throws
+    /// `invalidArgument` for `keep` below 1. Creates nothing until the first write.
     public init(folder: String, keep: Int = 2) throws {
         guard keep >= 1 else { throw FluxionError(.invalidArgument, "keep_checkpoints must be at least 1, got \(keep)") }
         self.folder = folder
@@ -108,11 +110,13 @@ public struct CheckpointStore: Sendable {
         public init(step: Int, folder: String, files: [String: Data]) {
             self.step = step; self.folder = folder; self.files = files
         }
+        /// The training step the checkpoint records.
         public let step: Int
         /// The checkpoint's folder (names files in error messages).
         public let folder: String
         /// The file contents by name, each verified against the manifest.
         public let files: [String: Data]
+        /// The full path of the file `name` inside the checkpoint's folder.
         public func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         /// The bytes of `name`; a file the checkpoint lacks throws an error naming it.
         public func data(_ name: String) throws -> Data {
@@ -174,15 +178,23 @@ public struct CheckpointStore: Sendable {
 
     /// `manifest.json`: one line of JSON, then `sha256 <digest of that line>`.
     public struct Manifest: Codable, Equatable, Sendable {
+        /// One listed file: its name, size in bytes and SHA-256 digest.
         public struct Entry: Codable, Equatable, Sendable {
+            /// The file's name inside the checkpoint folder.
             public var name: String
+            /// The file's size in bytes.
             public var bytes: Int
+            /// The file's SHA-256 digest, lowercase hex.
             public var sha256: String
         }
+        /// The format tag, `fluxion-checkpoint-1`.
         public var format: String
+        /// The training step of the checkpoint.
         public var step: Int
+        /// The checkpoint's files (the manifest itself not among them).
         public var files: [Entry]
 
+        /// The manifest as written: sorted-key JSON on one line, then `sha256 <digest of that line>`.
         public func encoded() throws -> Data {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -32,6 +32,7 @@ public enum NPY {
         return out
     }
 
+    /// Writes `t` to `path` as `.npy`, atomically (NumPy's `numpy.save`).
     public static func write(_ t: Tensor, to path: String) throws {
         try FileIO.writeAtomically(encode(t), to: path)
     }
@@ -123,6 +124,7 @@ public enum NPY {
         return Tensor(rawBytes: data.subdata(in: dataStart..<(dataStart + bytesNeeded)), shape: shape, dtype: dtype)
     }
 
+    /// Reads the `.npy` file at `path` (NumPy's `numpy.load`); errors name the file.
     public static func read(_ path: String) throws -> Tensor {
         try decode(FileIO.read(path), path: path)
     }

@@ -3,8 +3,11 @@
 /// Randomness in Fluxion is explicit: initialisers, dropout, samplers and data take `using: &rng`.
 /// Library code never reads a global generator, so a seed reproduces a run exactly.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatable {
+    /// The four 64-bit words of xoshiro256** state (save them to resume with `init(state:)`).
     public private(set) var state: [UInt64]
 
+    /// A generator seeded from `seed`: four successive SplitMix64 outputs as the state (Blackman &
+    /// Vigna's recommended seeding).
     public init(seed: UInt64) {
         var s = seed
         var st = [UInt64](repeating: 0, count: 4)
@@ -44,6 +47,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
     @inlinable
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    /// The next 64 random bits: xoshiro256** (Blackman & Vigna 2018), output rotl(s₁·5, 7)·9.
     public mutating func next() -> UInt64 {
         let result = SeededGenerator.rotl(state[1] &* 5, 7) &* 9
         let t = state[1] << 17

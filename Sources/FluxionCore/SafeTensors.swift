@@ -36,11 +36,16 @@ public enum SafeTensors {
 
     /// A decoded file: tensors by name (in file order) and the metadata.
     public struct File {
+        /// The tensor names, in file order.
         public var names: [String]
+        /// The tensors by name.
         public var tensors: [String: Tensor]
+        /// The `__metadata__` string map (empty when the file has none).
         public var metadata: [String: String]
+        /// The tensor named `name`, or nil when the file has none.
         public subscript(_ name: String) -> Tensor? { tensors[name] }
 
+        /// A file's contents as given (e.g. built in memory to compare or write).
         public init(names: [String], tensors: [String: Tensor], metadata: [String: String] = [:]) {
             self.names = names
             self.tensors = tensors

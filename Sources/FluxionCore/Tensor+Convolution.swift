@@ -1,16 +1,23 @@
 /// Geometry of a 2-D sliding window (as PyTorch's `unfold`/`fold`/`conv2d`).
 public struct Window2D: Equatable, Sendable {
+    /// Kernel size (height, width).
     public var kernel: (Int, Int)
+    /// Step between windows (rows, columns); (1, 1) by default.
     public var stride: (Int, Int)
+    /// Zeros added on each side (rows, columns); (0, 0) by default.
     public var padding: (Int, Int)
+    /// Spacing between kernel taps (rows, columns); (1, 1) by default.
     public var dilation: (Int, Int)
 
+    /// A window of `kernel` taps; PyTorch's defaults: stride 1, padding 0, dilation 1. Stops with a
+    /// message unless kernel, stride and dilation are positive and padding is non-negative.
     public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) {
         precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0
                      && padding.0 >= 0 && padding.1 >= 0, "Window2D: kernel \(kernel), stride \(stride), dilation \(dilation) must be positive, padding \(padding) non-negative")
         self.kernel = kernel; self.stride = stride; self.padding = padding; self.dilation = dilation
     }
 
+    /// Equal when kernel, stride, padding and dilation all match.
     public static func == (a: Window2D, b: Window2D) -> Bool {
         a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation
     }

@@ -10,10 +10,13 @@ extension Tensor {
         return t
     }
 
+    /// A tensor of `shape` filled with 0 (PyTorch's `torch.zeros`).
     public static func zeros(shape: [Int], dtype: DType = .float32) -> Tensor { full(0, shape: shape, dtype: dtype) }
+    /// A tensor of `shape` filled with 1 (PyTorch's `torch.ones`).
     public static func ones(shape: [Int], dtype: DType = .float32) -> Tensor { full(1, shape: shape, dtype: dtype) }
     /// Zeros with the shape and dtype of `x` (a constant: no autodiff state).
     public static func zeros(like x: Tensor) -> Tensor { full(0, shape: x.shape, dtype: x.dtype) }
+    /// Ones with the shape and dtype of `x` (a constant: no autodiff state).
     public static func ones(like x: Tensor) -> Tensor { full(1, shape: x.shape, dtype: x.dtype) }
 
     /// A Swift scalar as a weak tensor (NOTE(8)) of this tensor's dtype (Float32 for an int32 one).

@@ -5,43 +5,68 @@ import FluxionKernels
 
 extension Tensor {
     // MARK: Arithmetic (broadcasting)
+    /// a + b, broadcasting (NumPy rules); dtypes combine by NOTE(8).
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "add")
         return Rules.add(a, b, zipRaw(a, b, +, +, "add")).weak(a, b, +)
     }
+    /// a − b, broadcasting (NumPy rules); dtypes combine by NOTE(8).
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "subtract")
         return Rules.subtract(a, b, zipRaw(a, b, -, -, "subtract")).weak(a, b, -)
     }
+    /// a · b elementwise, broadcasting (NumPy rules); dtypes combine by NOTE(8).
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "multiply")
         return Rules.multiply(a, b, zipRaw(a, b, *, *, "multiply")).weak(a, b, *)
     }
+    /// a / b elementwise, broadcasting (NumPy rules); dtypes combine by NOTE(8).
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "divide")
         return Rules.divide(a, b, zipRaw(a, b, /, /, "divide")).weak(a, b, /)
     }
+    /// −x, elementwise.
     public static prefix func - (x: Tensor) -> Tensor { Rules.negate(x, x.mapRaw({ -$0 }, { -$0 }, "negate")) }
 
+    /// a + b; the Swift scalar is weak (NOTE(8)).
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarLike(b) }
+    /// a + b; the Swift scalar is weak (NOTE(8)).
     public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) + b }
+    /// a − b; the Swift scalar is weak (NOTE(8)).
     public static func - (a: Tensor, b: Double) -> Tensor { a - a.scalarLike(b) }
+    /// a − b; the Swift scalar is weak (NOTE(8)).
     public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) - b }
+    /// a · b; the Swift scalar is weak (NOTE(8)).
     public static func * (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(b) }
+    /// a · b; the Swift scalar is weak (NOTE(8)).
     public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) * b }
+    /// a / b; the Swift scalar is weak (NOTE(8)).
     public static func / (a: Tensor, b: Double) -> Tensor { a / a.scalarLike(b) }
+    /// a / b; the Swift scalar is weak (NOTE(8)).
     public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
+    /// a + b; the Swift integer is a weak scalar (NOTE(8)).
     public static func + <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a + a.scalarLike(Double(b)) }
+    /// a + b; the Swift integer is a weak scalar (NOTE(8)).
     public static func + <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) + b }
+    /// a − b; the Swift integer is a weak scalar (NOTE(8)).
     public static func - <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a - a.scalarLike(Double(b)) }
+    /// a − b; the Swift integer is a weak scalar (NOTE(8)).
     public static func - <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) - b }
+    /// a · b; the Swift integer is a weak scalar (NOTE(8)).
     public static func * <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a * a.scalarLike(Double(b)) }
+    /// a · b; the Swift integer is a weak scalar (NOTE(8)).
     public static func * <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) * b }
+    /// a / b; the Swift integer is a weak scalar (NOTE(8)).
     public static func / <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a / a.scalarLike(Double(b)) }
+    /// a / b; the Swift integer is a weak scalar (NOTE(8)).
     public static func / <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) / b }
+    /// a = a + b.
     public static func += (a: inout Tensor, b: Tensor) { a = a + b }
+    /// a = a − b.
     public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
+    /// a = a · b.
     public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
+    /// a = a / b.
     public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
 
     /// Elementwise aᵇ (both tensors, broadcasting). Derivative in b uses log a (a > 0).
@@ -55,27 +80,41 @@ extension Tensor {
         if p == 1 { return self }
         return Rules.powScalar(self, p, mapRaw({ Float.pow($0, Float(p)) }, { Double.pow($0, p) }, "pow"))
     }
+    /// min(a, b) elementwise, broadcasting (PyTorch's `torch.minimum`);
+    /// the gradient goes to the smaller, to `a` on ties.
     public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "minimum")
         return Rules.minimum(a, b, zipRaw(a, b, { Swift.min($0, $1) }, { Swift.min($0, $1) }, "minimum"))
     }
+    /// max(a, b) elementwise, broadcasting (PyTorch's `torch.maximum`);
+    /// the gradient goes to the larger, to `a` on ties.
     public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (a, b) = promoted(a, b, "maximum")
         return Rules.maximum(a, b, zipRaw(a, b, { Swift.max($0, $1) }, { Swift.max($0, $1) }, "maximum"))
     }
 
     // MARK: Unary primitives
+    /// eˣ, elementwise.
     public func exp() -> Tensor { Rules.exp(self, mapVectorized(VectorMath.exp, Double.exp, "exp")) }
+    /// ln x, elementwise.
     public func log() -> Tensor { Rules.log(self, mapRaw(Float.log, Double.log, "log")) }
+    /// ln(1 + x), elementwise, accurate for small x.
     public func log1p() -> Tensor { Rules.log1p(self, mapRaw(Float.log1p, Double.log1p, "log1p")) }
+    /// eˣ − 1, elementwise, accurate for small x.
     public func expm1() -> Tensor { Rules.expm1(self, mapRaw(Float.expm1, Double.expm1, "expm1")) }
+    /// √x, elementwise.
     public func sqrt() -> Tensor { Rules.sqrt(self, mapRaw({ $0.squareRoot() }, { $0.squareRoot() }, "sqrt")) }
+    /// 1/√x, elementwise.
     public func rsqrt() -> Tensor { Rules.rsqrt(self, mapRaw({ 1 / $0.squareRoot() }, { 1 / $0.squareRoot() }, "rsqrt")) }
+    /// |x|, elementwise.
     public func abs() -> Tensor { Rules.abs(self, mapRaw({ Swift.abs($0) }, { Swift.abs($0) }, "abs")) }
     /// −1, 0 or 1 (derivative zero).
     public func sign() -> Tensor { Rules.constant(mapRaw({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, "sign")) }
+    /// sin x, elementwise.
     public func sin() -> Tensor { Rules.sin(self, mapRaw(Float.sin, Double.sin, "sin")) }
+    /// cos x, elementwise.
     public func cos() -> Tensor { Rules.cos(self, mapRaw(Float.cos, Double.cos, "cos")) }
+    /// tanh x, elementwise.
     public func tanh() -> Tensor { Rules.tanh(self, mapVectorized(VectorMath.tanh, Double.tanh, "tanh")) }
     /// 1 / (1 + e⁻ˣ), evaluated without overflow for large |x|.
     public func sigmoid() -> Tensor {
@@ -93,12 +132,14 @@ extension Tensor {
         Rules.softplus(self, mapRaw({ Swift.max($0, 0) + Float.log1p(Float.exp(-Swift.abs($0))) },
                                     { Swift.max($0, 0) + Double.log1p(Double.exp(-Swift.abs($0))) }, "softplus"))
     }
+    /// max(x, 0), elementwise.
     public func relu() -> Tensor { Rules.relu(self, mapRaw({ Swift.max($0, 0) }, { Swift.max($0, 0) }, "relu")) }
     /// x for x > 0, slope·x otherwise.
     public func leakyRelu(negativeSlope: Double = 0.01) -> Tensor {
         let s32 = Float(negativeSlope)
         return Rules.leakyRelu(self, negativeSlope, mapRaw({ $0 > 0 ? $0 : s32 * $0 }, { $0 > 0 ? $0 : negativeSlope * $0 }, "leakyRelu"))
     }
+    /// The error function erf x = (2/√π) ∫₀ˣ e^(−t²) dt, elementwise.
     public func erf() -> Tensor { Rules.erf(self, mapRaw(Float.erf, Double.erf, "erf")) }
 
     // MARK: Composites
@@ -134,18 +175,29 @@ extension Tensor {
         if let high { y = Tensor.minimum(y, scalarLike(high)) }
         return y
     }
+    /// x², elementwise.
     public func squared() -> Tensor { self * self }
 
     // MARK: Comparisons and selection (masks are constants: 1 where true, 0 where false)
+    /// 1 where a < b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .< (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "less") { $0 < $1 } }
+    /// 1 where a ≤ b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .<= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "lessEqual") { $0 <= $1 } }
+    /// 1 where a > b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .> (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "greater") { $0 > $1 } }
+    /// 1 where a ≥ b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .>= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "greaterEqual") { $0 >= $1 } }
+    /// 1 where a = b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .== (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "equal") { $0 == $1 } }
+    /// 1 where a ≠ b, else 0, broadcasting; a constant mask (Float32 for int32 `a`).
     public static func .!= (a: Tensor, b: Tensor) -> Tensor { compare(a, b, "notEqual") { $0 != $1 } }
+    /// 1 where a < b, else 0 (a constant mask); the Swift scalar is weak (NOTE(8)).
     public static func .< (a: Tensor, b: Double) -> Tensor { a .< a.scalarLike(b) }
+    /// 1 where a > b, else 0 (a constant mask); the Swift scalar is weak (NOTE(8)).
     public static func .> (a: Tensor, b: Double) -> Tensor { a .> a.scalarLike(b) }
+    /// 1 where a ≤ b, else 0 (a constant mask); the Swift scalar is weak (NOTE(8)).
     public static func .<= (a: Tensor, b: Double) -> Tensor { a .<= a.scalarLike(b) }
+    /// 1 where a ≥ b, else 0 (a constant mask); the Swift scalar is weak (NOTE(8)).
     public static func .>= (a: Tensor, b: Double) -> Tensor { a .>= a.scalarLike(b) }
 
     static func compare(_ a: Tensor, _ b: Tensor, _ name: String, _ op: @escaping (Double, Double) -> Bool) -> Tensor {

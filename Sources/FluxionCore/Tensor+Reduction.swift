@@ -126,6 +126,7 @@ extension Tensor {
         let n = ax.reduce(1) { $0 * shape[$1] }
         return sum(axes: ax, keepDims: keepDims) * (1 / Double(Swift.max(n, 1)))
     }
+    /// Mean along one axis.
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
 
     /// Variance over `axes`; `unbiased` divides by n − 1 (Bessel), else by n (PyTorch's LayerNorm convention).
@@ -138,9 +139,11 @@ extension Tensor {
 
     /// Maximum over `axes`. The gradient is shared equally among tied maxima.
     public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(axes, keepDims, .max, "max") }
+    /// Maximum along one axis.
     public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
     /// Minimum over `axes`.
     public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(axes, keepDims, .min, "min") }
+    /// Minimum along one axis.
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     func extremum(_ axes: [Int]?, _ keepDims: Bool, _ kind: ReduceKind, _ op: String) -> Tensor {
@@ -183,6 +186,7 @@ extension Tensor {
         let s = (self - m).exp().sum(axes: ax, keepDims: true).log() + m
         return keepDims ? s : s.reshaped(to: reducedShape(ax, keepDims: false))
     }
+    /// log Σ exp(x) along one axis.
     public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor { logSumExp(axes: [axis], keepDims: keepDims) }
 
     /// exp(x − logSumExp(x)) along `axis`.

@@ -161,6 +161,7 @@ public struct Tensor {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// `Tensor(dtype, shape: [...], nested values)`; over 1,000 elements, only the count.
     public var description: String {
         let values = scalars
         func render(_ axis: Int, _ offset: Int) -> String {

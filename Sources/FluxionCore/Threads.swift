@@ -13,5 +13,6 @@ public enum Runtime {
     public static var liveBytes: Int { MemoryAccounting.liveBytes }
     /// Peak bytes of tensor storage since the last `resetPeakBytes()`.
     public static var peakBytes: Int { MemoryAccounting.peakBytes }
+    /// Starts a new peak: `peakBytes` becomes `liveBytes`.
     public static func resetPeakBytes() { MemoryAccounting.resetPeak() }
 }

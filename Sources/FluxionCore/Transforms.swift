@@ -33,12 +33,14 @@ extension ParameterTree {
 }
 
 extension Tensor: ParameterTree {
+    /// Visits the tensor itself under `prefix`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         body(prefix, &self)
     }
 }
 
 extension Array: ParameterTree where Element: ParameterTree {
+    /// Visits each element under `prefix.i`, i = 0, 1, ….
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         for i in indices { self[i].visitParameters(prefix: Self.join(prefix, String(i)), body) }
     }
@@ -82,9 +84,13 @@ public func valueWithGradient<A: ParameterTree, B: ParameterTree, C: ParameterTr
 
 /// Two parameter trees as one (names `0.*` and `1.*`).
 public struct Pair<A: ParameterTree, B: ParameterTree>: ParameterTree {
+    /// The first tree (names `0.*`).
     public var first: A
+    /// The second tree (names `1.*`).
     public var second: B
+    /// The two trees as one.
     public init(_ first: A, _ second: B) { self.first = first; self.second = second }
+    /// Visits `first` (names `0.*`), then `second` (names `1.*`).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         first.visitParameters(prefix: Self.join(prefix, "0"), body)
         second.visitParameters(prefix: Self.join(prefix, "1"), body)

@@ -14,9 +14,12 @@ public struct Digits {
     /// Labels 0…9, [N], int32.
     public var labels: Tensor
 
+    /// Image side length: 8 (8×8 = 64 pixels).
     public static let side = 8
+    /// Grey levels per pixel: 17 (values 0…16).
     public static let levels = 17
 
+    /// Which images `load` returns: the train split (1,437), the test split (360) or all 1,797.
     public enum Split: String, Sendable { case train, test, all }
 
     /// Loads the shipped file (or `path`) and returns the requested split.
@@ -48,6 +51,7 @@ public struct Digits {
         return Digits(pixels: Tensor(pixels, shape: [labels.count, 64], dtype: .float64), labels: Tensor(labels))
     }
 
+    /// Number of images N.
     public var count: Int { labels.count }
 
     /// The images whose index (within this set) satisfies `include`, in order.
@@ -71,11 +75,15 @@ public struct Digits {
 /// Shuffled mini-batches over `count` examples, epoch after epoch, driven by an explicit generator:
 /// each epoch is a fresh Fisher–Yates permutation; the last incomplete batch of an epoch is dropped.
 public struct ShuffledBatches: Sendable, Codable, Equatable {
+    /// Number of examples drawn from, 0..<count.
     public let count: Int
+    /// Examples per batch (at most `count`).
     public let batchSize: Int
     var order: [Int] = []
     var position = 0
 
+    /// Batches of `batchSize` (clipped to `count`) over `count` examples; both must be positive.
+    /// The first epoch's order is drawn on the first batch.
     public init(count: Int, batchSize: Int) {
         precondition(count >= 1 && batchSize >= 1, "ShuffledBatches: count and batch size must be positive")
         self.count = count

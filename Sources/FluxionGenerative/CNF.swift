@@ -75,14 +75,18 @@ public func valueAndTrace(of f: (Tensor) -> Tensor, at x: Tensor, probes: Tensor
 /// The Hutchinson probes are drawn once per solve (FFJORD). Shapes: x [B, d]. The traces are
 /// forward-mode derivatives, so the log-density must not be computed inside `withoutDerivatives`.
 public struct ContinuousNormalizingFlow<Model: TimeConditionedModel>: ParameterTree {
+    /// The velocity field v(z, t).
     public var model: Model
+    /// How tr(∂v/∂z) is computed: exactly (d forward passes) or by Hutchinson probes.
     public var trace: TraceEstimator
 
+    /// A CNF with velocity `model`; the exact trace by default.
     public init(model: Model, trace: TraceEstimator = .exact) {
         self.model = model
         self.trace = trace
     }
 
+    /// Visits the model's parameters under `model.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         model.visitParameters(prefix: Self.join(prefix, "model"), body)
     }

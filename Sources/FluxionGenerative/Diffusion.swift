@@ -14,6 +14,7 @@ import FluxionNN
 
 /// A variance-preserving noise schedule: q(x_n | x₀) = N(√ᾱ_n x₀, (1 − ᾱ_n) I).
 public struct NoiseSchedule: Sendable, Equatable {
+    /// The shape of the β schedule: linear (DDPM) or cosine (improved DDPM).
     public enum Kind: String, Sendable, Codable, CaseIterable {
         /// βₙ linear from `betaStart` to `betaEnd` (Ho et al. 2020: 1e-4 → 0.02, T = 1000).
         case linear
@@ -22,6 +23,7 @@ public struct NoiseSchedule: Sendable, Equatable {
         case cosine
     }
 
+    /// The schedule's shape.
     public let kind: Kind
     /// T, the number of steps.
     public let stepCount: Int
@@ -30,6 +32,8 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// ᾱ₀ = 1, ᾱ₁…ᾱ_T (index n).
     public let alphaBars: [Double]
 
+    /// A schedule of `kind` with T = `stepCount` steps (1000 by default); `betaStart` and `betaEnd`
+    /// (1e-4, 0.02) set the linear one. Precomputes β and ᾱ.
     public init(kind: Kind = .linear, stepCount: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) {
         precondition(stepCount >= 1, "NoiseSchedule: stepCount must be at least 1, got \(stepCount)")
         self.kind = kind

@@ -65,16 +65,24 @@ func exactNegativeLogLikelihood<M: TimeConditionedModel>(_ model: M, _ x: Tensor
 /// dopri5: the last four integrate the probability-flow ODE), `sample_steps` (ancestral: T; else 50).
 /// Evaluation: energy distance to held-out data with 1000 ancestral and 50 DDIM steps.
 public struct DDPMRunModel: RunModel {
+    /// The noise-prediction network f(x_t, t) (input 2-D points and the time).
     public var network: TimeConditionedMLP
+    /// The variance schedule β₁…β_T (option `schedule`, `diffusion_steps`).
     public let schedule: NoiseSchedule
+    /// What the network predicts: ε, the velocity or the data (option `prediction`).
     public let prediction: DiffusionPrediction
+    /// The default sampler: `ancestral`, `ddim` or an ODE solver for the probability-flow ODE.
     public let sampler: String
+    /// The default number of sampling steps (T for ancestral, else 50).
     public let sampleSteps: Int
 
+    /// Visits the network's parameters under `network.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         network.visitParameters(prefix: Self.join(prefix, "network"), body)
     }
 
+    /// Requires 2-D point data; fills defaults (hidden 128, layers 3, time_frequencies 2, silu, linear
+    /// schedule, T = 1000, epsilon, ancestral) and checks them by building the model.
     public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
         try requirePoints(data, "ddpm")
         c.setDefault("hidden", "128"); c.setDefault("layers", "3"); c.setDefault("time_frequencies", "2"); c.setDefault("activation", "silu")
@@ -83,6 +91,7 @@ public struct DDPMRunModel: RunModel {
         _ = try Self(configuration: c, data: data)
     }
 
+    /// Builds the model from `c.options`; throws `invalidArgument` naming a bad option.
     public init(configuration c: RunConfiguration, data: RunDataset) throws {
         network = try makeNetwork(c, dimension: 2)
         guard let kind = NoiseSchedule.Kind(rawValue: c.options["schedule"] ?? "linear") else {
@@ -103,10 +112,14 @@ public struct DDPMRunModel: RunModel {
         guard (1...1_000_000).contains(sampleSteps) else { throw FluxionError(.invalidArgument, "sample_steps must be in 1...1000000, got \(sampleSteps)") }
     }
 
+    /// The DDPM objective (Ho et al. 2020) on `batch.data` [B, 2]: the mean squared error of the
+    /// network's prediction at a random step t with noise drawn from `rng`.
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
         diffusionLoss(network, data: batch.data, schedule: schedule, prediction: prediction, using: &rng)
     }
 
+    /// `count` samples [count, 2] from Gaussian noise with `options.solver` (else `sampler`):
+    /// ancestral (all T steps), DDIM (Song et al. 2021) or a probability-flow ODE solve.
     public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         let name = options.solver ?? sampler
         guard ["ancestral", "ddim"].contains(name) || ODEMethod(rawValue: name) != nil else {
@@ -128,6 +141,7 @@ public struct DDPMRunModel: RunModel {
         }
     }
 
+    /// Energy distances to up to 4,000 test points of ancestral and 50-step DDIM samples, and the count.
     public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
         let test = test.data
         let n = Swift.min(4000, test.shape[0])
@@ -145,18 +159,26 @@ public struct DDPMRunModel: RunModel {
 /// `init_from` (the k-RF's model.safetensors) and `rectification` (k + 1).
 /// Evaluation: exact NLL, energy distance at 1, 2, 4, 8, 100 Euler steps, straightness.
 public struct RectifiedFlowRunModel: RunModel {
+    /// The velocity network v(x_t, t) (input 2-D points and the time).
     public var network: TimeConditionedMLP
+    /// The distribution of training times t (option `timesteps`).
     public let timesteps: TimestepSampler
+    /// The timestep shift α (option `shift`, 1 = none).
     public let shift: Double
+    /// The noise floor σ_min of the interpolation (option `sigma_min`, 0 by default).
     public let sigmaMin: Double
+    /// The default sampling solve (option `solver`, `sample_steps`: Euler, 100 steps).
     public let solver: ODESolver
     /// Reflow pairs (data, noise) when this is a (k+1)-rectified flow.
     public let pairs: (data: Tensor, noise: Tensor)?
 
+    /// Visits the network's parameters under `network.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         network.visitParameters(prefix: Self.join(prefix, "network"), body)
     }
 
+    /// Requires 2-D point data; fills defaults (hidden 128, layers 3, time_frequencies 0, silu, uniform
+    /// timesteps, shift 1, sigma_min 0, Euler with 100 steps) and checks them by building the model.
     public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
         try requirePoints(data, "rectified-flow")
         c.setDefault("hidden", "128"); c.setDefault("layers", "3"); c.setDefault("time_frequencies", "0"); c.setDefault("activation", "silu")
@@ -165,6 +187,8 @@ public struct RectifiedFlowRunModel: RunModel {
         _ = try Self(configuration: c, data: data)
     }
 
+    /// Builds the model from `c.options` (loading `reflow_pairs` and `init_from` when given); throws
+    /// naming a bad option or file.
     public init(configuration c: RunConfiguration, data: RunDataset) throws {
         network = try makeNetwork(c, dimension: 2)
         guard let t = TimestepSampler(parsing: c.options["timesteps"] ?? "uniform") else {
@@ -191,6 +215,8 @@ public struct RectifiedFlowRunModel: RunModel {
         }
     }
 
+    /// The flow-matching loss (Liu et al. 2022; Lipman et al. 2022) on `batch.data` [B, 2], or on a
+    /// random batch of the reflow pairs when there are some.
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
         let batch = batch.data
         guard let pairs else {
@@ -204,6 +230,7 @@ public struct RectifiedFlowRunModel: RunModel {
                                  sigmaMin: sigmaMin, using: &rng)
     }
 
+    /// `count` samples [count, 2]: Gaussian noise integrated by the ODE solver (overridable by `options`).
     public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         var s = solver
         if let name = options.solver { s.method = try odeMethod(name) }
@@ -212,11 +239,14 @@ public struct RectifiedFlowRunModel: RunModel {
         return try sampleFlow(network, noise: noise, solver: s).state[0]
     }
 
+    /// log p(x) [N] by the instantaneous change of variables (RK4, 20 steps, exact trace); nil if the solve fails.
     public func logDensity(_ x: Tensor) -> Tensor? {
         var rng = SeededGenerator(seed: 0)
         return try? ContinuousNormalizingFlow(model: network).logDensity(x, solver: ODESolver(method: .rk4, steps: 20), using: &rng)
     }
 
+    /// Exact NLL (nats) on up to 2,000 test points, energy distances after 1, 2, 4, 8 and 100 Euler
+    /// steps, straightness, and the count.
     public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
         let test = test.data
         let n = Swift.min(4000, test.shape[0])
@@ -237,13 +267,18 @@ public struct RectifiedFlowRunModel: RunModel {
 /// that is differentiated), `trace` (exact, rademacher, gaussian: Hutchinson), `probes` (1).
 /// Evaluation: exact NLL (Dopri5, exact trace) and energy distance of Dopri5 samples.
 public struct CNFRunModel: RunModel {
+    /// The CNF around its time-conditioned velocity network.
     public var flow: ContinuousNormalizingFlow<TimeConditionedMLP>
+    /// The fixed-step solve differentiated in training (option `train_solver`, `train_steps`: RK4, 4).
     public let trainSolver: ODESolver
 
+    /// Visits the flow's parameters (the network's, under `model.`).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         flow.visitParameters(prefix: prefix, body)
     }
 
+    /// Requires 2-D point data; fills defaults (hidden 64, layers 3, time_frequencies 0, tanh, RK4 with
+    /// 4 steps, exact trace, 1 probe) and checks them by building the model.
     public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
         try requirePoints(data, "cnf")
         c.setDefault("hidden", "64"); c.setDefault("layers", "3"); c.setDefault("time_frequencies", "0"); c.setDefault("activation", "tanh")
@@ -251,6 +286,7 @@ public struct CNFRunModel: RunModel {
         _ = try Self(configuration: c, data: data)
     }
 
+    /// Builds the model from `c.options`; throws `invalidArgument` naming a bad option.
     public init(configuration c: RunConfiguration, data: RunDataset) throws {
         let trace: TraceEstimator
         let probes = try c.integer("probes", default: 1)
@@ -269,11 +305,13 @@ public struct CNFRunModel: RunModel {
         trainSolver = ODESolver(method: method, steps: steps)
     }
 
+    /// The negative log-likelihood (nats) of `batch.data` through `trainSolver`; NaN when the solve fails.
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
         // A failed solve (non-finite state) becomes a NaN loss, which stops the run with a message.
         (try? flow.negativeLogLikelihood(batch.data, solver: trainSolver, using: &rng)) ?? Tensor(Double.nan, dtype: batch.data.dtype)
     }
 
+    /// `count` samples [count, 2]: Gaussian noise integrated backwards (Dopri5 unless `options.solver`).
     public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         let method = try options.solver.map(odeMethod) ?? .dopri5
         let solver = ODESolver(method: method, steps: options.steps ?? 20, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
@@ -281,11 +319,13 @@ public struct CNFRunModel: RunModel {
         return try flow.sample(noise: noise, solver: solver).state[0]
     }
 
+    /// log p(x) [N] (RK4, 20 steps, exact trace); nil if the solve fails.
     public func logDensity(_ x: Tensor) -> Tensor? {
         var rng = SeededGenerator(seed: 0)
         return try? ContinuousNormalizingFlow(model: flow.model).logDensity(x, solver: ODESolver(method: .rk4, steps: 20), using: &rng)
     }
 
+    /// Exact NLL (nats) on up to 2,000 test points, the energy distance of Dopri5 samples, and the count.
     public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
         let test = test.data
         let n = Swift.min(4000, test.shape[0])

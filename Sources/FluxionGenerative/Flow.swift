@@ -27,6 +27,7 @@ public protocol FlowLayer: ParameterTree {
 }
 
 extension FlowLayer {
+    /// Runs `forward` and returns its output (no data-dependent initialisation).
     public mutating func initialize(with x: Tensor) -> Tensor { forward(x).output }
 }
 
@@ -83,17 +84,21 @@ public enum FlowPrior: String, Sendable, Codable, CaseIterable {
 /// 2-D RealNVP these equal the PyTorch reference's `layers.i.net.k.weight`).
 /// References: Dinh et al. 2014 (NICE), 2016 (RealNVP), Kingma & Dhariwal 2018 (Glow).
 public struct NormalizingFlow: ParameterTree {
+    /// The invertible layers, applied in order from data to latent.
     public var layers: [any FlowLayer]
+    /// The base distribution of the final latent; Gaussian by default.
     public var prior: FlowPrior
     /// The per-sample shape of x, e.g. [2] for points, [1, 8, 8] for digit images.
     public var eventShape: [Int]
 
+    /// A flow of `layers` on samples of `eventShape`, with a Gaussian prior unless given.
     public init(layers: [any FlowLayer], prior: FlowPrior = .gaussian, eventShape: [Int]) {
         self.layers = layers
         self.prior = prior
         self.eventShape = eventShape
     }
 
+    /// Visits each layer's parameters under `layers.i.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         for i in layers.indices { layers[i].visitParameters(prefix: Self.join(Self.join(prefix, "layers"), String(i)), body) }
     }

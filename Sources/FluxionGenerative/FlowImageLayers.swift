@@ -8,8 +8,10 @@ import FluxionNN
 /// RealNVP's squeeze: each 2×2 block of pixels becomes 4 channels, [N, C, H, W] → [N, 4C, H/2, W/2].
 /// A permutation: log|det| = 0; `inverse` is the exact unsqueeze.
 public struct Squeeze: FlowLayer {
+    /// The squeeze (no parameters).
     public init() {}
 
+    /// [N, C, H, W] (H, W even) → [N, 4C, H/2, W/2], and log|det| = 0 [N].
     public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(h % 2 == 0 && w % 2 == 0, "Squeeze: height and width must be even, got \(x.shape)")
@@ -17,21 +19,27 @@ public struct Squeeze: FlowLayer {
         return (y, zeroLogDeterminant(x))
     }
 
+    /// [N, 4C, H, W] → [N, C, 2H, 2W], the exact unsqueeze.
     public func inverse(_ y: Tensor) -> Tensor {
         let (n, c, h, w) = (y.shape[0], y.shape[1] / 4, y.shape[2], y.shape[3])
         return y.reshaped(to: [n, c, 2, 2, h, w]).permuted([0, 1, 4, 2, 5, 3]).reshaped(to: [n, c, 2 * h, 2 * w])
     }
 
+    /// Visits nothing (no parameters).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
 }
 
 /// The coupling network of the image flows: Conv3×3(cᵢₙ, h)-ReLU-Conv1×1(h, h)-ReLU-Conv3×3(h, cₒᵤₜ),
 /// the last convolution zero-initialised (Glow) so that every coupling starts as the identity.
 public struct CouplingConvNet: Layer {
+    /// Conv3×3 cᵢₙ → h, padding 1 (PyTorch-default initialisation).
     public var input: Conv2d
+    /// Conv1×1 h → h (PyTorch-default initialisation).
     public var hidden: Conv2d
+    /// Conv3×3 h → cₒᵤₜ, padding 1, weight and bias 0 initially.
     public var output: Conv2d
 
+    /// The network cᵢₙ = `inputChannels` → h = `hiddenChannels` → cₒᵤₜ = `outputChannels`.
     public init(inputChannels: Int, hiddenChannels: Int, outputChannels: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
         input = Conv2d(inputChannels: inputChannels, outputChannels: hiddenChannels, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, using: &rng)
         hidden = Conv2d(inputChannels: hiddenChannels, outputChannels: hiddenChannels, kernelSize: (1, 1), dtype: dtype, using: &rng)
@@ -39,8 +47,10 @@ public struct CouplingConvNet: Layer {
                         bias: Tensor.zeros(shape: [outputChannels], dtype: dtype), padding: (1, 1))
     }
 
+    /// [N, cᵢₙ, H, W] → [N, cₒᵤₜ, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor { output(hidden(input(x).relu()).relu()) }
 
+    /// Visits the convolutions under `0.`, `2.` and `4.` (the indices of `nn.Sequential`).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         input.visitParameters(prefix: Self.join(prefix, "0"), body)
         hidden.visitParameters(prefix: Self.join(prefix, "2"), body)
@@ -61,14 +71,22 @@ public struct CouplingConvNet: Layer {
 /// form. The last convolution of the net is zero-initialised: the layer starts as the identity.
 /// References: Dinh et al. 2016 §3.4–3.5; Kingma & Dhariwal 2018 §3.3.
 public struct ConvAffineCoupling: FlowLayer {
+    /// Which part is kept: a checkerboard of the given parity, or half of the channels (0: first, 1: second).
     public enum Mask: Equatable, Sendable { case checkerboard(Int), channel(Int) }
+    /// How the scale is bounded: log s = tanh(r) (RealNVP) or s = sigmoid(r + 2) (Glow).
     public enum Scale: String, Sendable { case tanh, sigmoid }
 
+    /// The network (r, t) = net(x_a), its last convolution zero-initialised.
     public var net: CouplingConvNet
+    /// The mask choosing the kept part.
     public let mask: Mask
+    /// The scale parameterisation.
     public let scale: Scale
+    /// Number of channels C of the input.
     public let channelCount: Int
 
+    /// A coupling on C = `channelCount` channels (even for a channel mask) with a net of
+    /// `hiddenChannels`; it starts as the identity.
     public init(channelCount: Int, mask: Mask, scale: Scale, hiddenChannels: Int, dtype: DType = .float32,
                 using rng: inout SeededGenerator) {
         self.channelCount = channelCount
@@ -106,6 +124,7 @@ public struct ConvAffineCoupling: FlowLayer {
         scale == .tanh ? (yb - t) * (-logS).exp() : yb * (-logS).exp() - t
     }
 
+    /// [N, C, H, W] → same, the transformed part y_b from (log s, t), and log|det| = Σ log s [N].
     public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
         switch mask {
         case .checkerboard(let parity):
@@ -121,6 +140,7 @@ public struct ConvAffineCoupling: FlowLayer {
         }
     }
 
+    /// The exact inverse: x_b recovered from y_b with (log s, t) = net(y_a), y_a = x_a.
     public func inverse(_ y: Tensor) -> Tensor {
         switch mask {
         case .checkerboard(let parity):
@@ -136,6 +156,7 @@ public struct ConvAffineCoupling: FlowLayer {
         }
     }
 
+    /// Visits the network's parameters under `net.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         net.visitParameters(prefix: Self.join(prefix, "net"), body)
     }
@@ -149,8 +170,10 @@ public struct ConvAffineCoupling: FlowLayer {
 /// - not learned (RealNVP): p(z) = N(0, I).
 /// Inside `NormalizingFlow` the split's log p(z | rest) is added to the log-determinants.
 public struct SplitPrior: FlowLayer {
+    /// The conditional prior's Conv3×3 C/2 → C (μ and log σ), zero-initialised; nil for N(0, I).
     public var conv: Conv2d?
 
+    /// A split of `channelCount` (even) channels, with a learned conditional prior when `learned` (Glow).
     public init(channelCount: Int, learned: Bool, dtype: DType = .float32) {
         precondition(channelCount % 2 == 0, "SplitPrior: needs an even channel count, got \(channelCount)")
         conv = learned ? Conv2d(weight: Tensor.zeros(shape: [channelCount, channelCount - channelCount / 2, 3, 3], dtype: dtype),
@@ -195,6 +218,7 @@ public struct SplitPrior: FlowLayer {
         preconditionFailure("SplitPrior.inverse: use NormalizingFlow.decode, which restores or samples the factored-out half")
     }
 
+    /// Visits the convolution's parameters under `conv.` (none without a learned prior).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         conv?.visitParameters(prefix: Self.join(prefix, "conv"), body)
     }

@@ -15,19 +15,28 @@ import FluxionNN
 ///   coupling; on images, `levels` levels of squeeze → K = `couplingLayers` steps (ActNorm,
 ///   1×1 conv, sigmoid affine coupling) → split with a learned conditional prior.
 public struct FlowConfiguration: Codable, Equatable, Sendable {
+    /// The architecture: `"nice"`, `"realnvp"` or `"glow"` (`kinds`).
     public var kind: String
     /// Per-sample data shape: [D] for vectors, [C, H, W] for images.
     public var eventShape: [Int]
+    /// Number of couplings (NICE, RealNVP, vector Glow), or Glow's steps K per level on images.
     public var couplingLayers: Int
+    /// Width of the coupling networks' hidden layers (channels for image couplings).
     public var hiddenSize: Int
+    /// Number of hidden layers of the coupling MLPs (vectors); 2 by default.
     public var hiddenLayers: Int
+    /// Number of Glow levels on images (squeeze, K steps, split); 2 by default.
     public var levels: Int
+    /// The base distribution; Gaussian by default.
     public var prior: FlowPrior
+    /// NICE's variant: `"paper"` (default) or `"su"`.
     public var variant: String
     /// Logit preprocessing for data in [0, 1) (image flows): α, or nil for none.
     public var logitAlpha: Double?
+    /// The seed of the initialisation (and of Glow's permutations and signs); 0 by default.
     public var seed: UInt64
 
+    /// A configuration with the given sizes; see the type's description for what each kind builds.
     public init(kind: String, eventShape: [Int], couplingLayers: Int, hiddenSize: Int, hiddenLayers: Int = 2,
                 levels: Int = 2, prior: FlowPrior = .gaussian, variant: String = "paper", logitAlpha: Double? = nil, seed: UInt64 = 0) {
         self.kind = kind; self.eventShape = eventShape; self.couplingLayers = couplingLayers
@@ -59,6 +68,7 @@ public struct FlowConfiguration: Codable, Equatable, Sendable {
         }
     }
 
+    /// The architectures `makeFlow` builds: `["nice", "realnvp", "glow"]`.
     public static let kinds = ["nice", "realnvp", "glow"]
 
     /// Builds the flow, initialised from `seed`.

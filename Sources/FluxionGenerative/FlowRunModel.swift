@@ -10,9 +10,12 @@ import FluxionData
 /// `flow_seed`. The loss is −mean log p(x) in nats; `evaluate` reports the held-out `nll_nats`
 /// and, on digits, `bits_per_dim` (17-level data, log-det of the preprocessing included).
 public struct FlowRunModel: RunModel {
+    /// The flow, on samples of its own event shape (NICE flattens images).
     public var flow: NormalizingFlow
+    /// The per-sample shape of the data, [2] for points or [1, 8, 8] for digits.
     public let dataShape: [Int]
 
+    /// Visits the flow's parameters (`layers.i.…`).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         flow.visitParameters(prefix: prefix, body)
     }
@@ -46,6 +49,8 @@ public struct FlowRunModel: RunModel {
         return f
     }
 
+    /// Fills the flow's defaults for `data` (hidden, layers, prior, logit, and depth/variant for NICE,
+    /// levels for image Glow) and checks them by building the flow; throws `invalidArgument` naming a bad option.
     public static func resolve(_ configuration: inout RunConfiguration, data: RunDataset) throws {
         let f = try flowConfiguration(configuration, data: data)
         _ = try f.makeFlow()   // validates shapes (e.g. Glow levels against the image size)
@@ -59,6 +64,7 @@ public struct FlowRunModel: RunModel {
         if f.kind != "nice" { configuration.options["depth"] = nil }
     }
 
+    /// Builds the flow from the configuration, initialised from `configuration.seed`.
     public init(configuration: RunConfiguration, data: RunDataset) throws {
         flow = try Self.flowConfiguration(configuration, data: data).makeFlow()
         dataShape = data.eventShape
@@ -69,19 +75,24 @@ public struct FlowRunModel: RunModel {
         return y.dtype == flow.dtypeOfParameters ? y : y.cast(to: flow.dtypeOfParameters)
     }
 
+    /// ActNorm's data-dependent initialisation on the first batch.
     public mutating func prepare(with batch: Tensor) { flow.initialize(with: toFlow(batch)) }
 
+    /// −mean log p(x) in nats on `batch.data` [B, eventShape...].
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
         flow.negativeLogLikelihood(toFlow(batch.data))
     }
 
+    /// `count` samples [count, eventShape...] at `options.temperature`; throws if a solver or steps is given.
     public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         try options.rejectSolver("a normalizing flow samples in one pass")
         return flow.sample(count: count, temperature: options.temperature, using: &rng).reshaped(to: [count] + dataShape)
     }
 
+    /// log p(x) [N] by the change of variables (no derivatives recorded).
     public func logDensity(_ x: Tensor) -> Tensor? { withoutDerivatives { flow.logProbability(toFlow(x)) } }
 
+    /// The held-out `nll_nats`, `bits_per_dim` on images (17-level data), and the count.
     public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
         let test = test.data
         let logp = withoutDerivatives { () -> [Double] in

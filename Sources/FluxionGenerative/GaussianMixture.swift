@@ -9,10 +9,14 @@ import Foundation
 /// The responsibilities are a softmax of log terms (log-sum-exp), which stays finite far from every
 /// component. Used as exact test targets and as the 8-Gaussians toy data.
 public struct GaussianMixture: Sendable {
+    /// The mixture weights wₖ, normalised to sum to 1.
     public var weights: [Double]
+    /// The means μₖ, each of `dimension` coordinates.
     public var means: [[Double]]
+    /// The standard deviations sₖ of the isotropic components.
     public var standardDeviations: [Double]
 
+    /// A mixture of the components (wₖ, μₖ, sₖ); the weights are normalised to sum to 1.
     public init(weights: [Double], means: [[Double]], standardDeviations: [Double]) {
         precondition(!weights.isEmpty && weights.count == means.count && weights.count == standardDeviations.count,
                      "GaussianMixture: \(weights.count) weights, \(means.count) means, \(standardDeviations.count) deviations")
@@ -33,6 +37,7 @@ public struct GaussianMixture: Sendable {
                                standardDeviations: Array(repeating: standardDeviation, count: 8))
     }
 
+    /// The dimension d of x.
     public var dimension: Int { means[0].count }
 
     /// E[x] = Σ wₖ μₖ.

@@ -12,9 +12,12 @@ import FluxionNN
 /// log s = −log(std + ε) per channel, so the output has zero mean and unit variance per channel.
 /// Shapes: x [N, C] or [N, C, H, W]; b, log s [C] (PyTorch names `bias`, `logs`).
 public struct ActNorm: FlowLayer {
+    /// b [C] (PyTorch name `bias`); 0 until the data-dependent initialisation.
     public var bias: Tensor
+    /// log s [C] (PyTorch name `logs`); 0 until the data-dependent initialisation.
     public var logScale: Tensor
 
+    /// The identity map on `channelCount` channels (b = 0, log s = 0) until `initialize(with:)`.
     public init(channelCount: Int, dtype: DType = .float32) {
         bias = Tensor.zeros(shape: [channelCount], dtype: dtype)
         logScale = Tensor.zeros(shape: [channelCount], dtype: dtype)
@@ -23,17 +26,20 @@ public struct ActNorm: FlowLayer {
     func broadcastShape(_ x: Tensor) -> [Int] { [1, x.shape[1]] + [Int](repeating: 1, count: x.rank - 2) }
     func spatialSize(_ x: Tensor) -> Int { x.count / (x.shape[0] * x.shape[1]) }
 
+    /// y = (x + b) ⊙ exp(log s), same shape, and log|det| = (spatial size)·Σ log s [N].
     public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
         let shape = broadcastShape(x)
         let y = (x + bias.reshaped(to: shape)) * logScale.exp().reshaped(to: shape)
         return (y, (logScale.sum() * Double(spatialSize(x))).expanded(to: [x.shape[0]]))
     }
 
+    /// x = y ⊙ exp(−log s) − b.
     public func inverse(_ y: Tensor) -> Tensor {
         let shape = broadcastShape(y)
         return y * (-logScale).exp().reshaped(to: shape) - bias.reshaped(to: shape)
     }
 
+    /// Sets b = −mean and log s = −log(std + 1e-6) per channel from the batch `x`, and returns the output.
     public mutating func initialize(with x: Tensor) -> Tensor {
         let axes = [0] + Array(2..<x.rank)
         let mean = x.mean(axes: axes)
@@ -43,6 +49,7 @@ public struct ActNorm: FlowLayer {
         return forward(x).output
     }
 
+    /// Visits b and log s under `bias` and `logs`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         body(Self.join(prefix, "bias"), &bias)
         body(Self.join(prefix, "logs"), &logScale)
@@ -58,15 +65,20 @@ public struct ActNorm: FlowLayer {
 /// pivoting. The determinant costs O(C) instead of O(C³). The inverse applies W⁻¹ = U⁻¹L⁻¹Pᵀ (`inverseWeight`).
 /// Shapes: x [N, C, H, W], or [N, C] (an invertible linear map of vectors). Reference: Kingma & Dhariwal 2018 §3.2.
 public struct InvertibleConv1x1: FlowLayer {
+    /// L [C, C], the strictly lower part (the rest is masked out).
     public var lower: Tensor
+    /// U [C, C], the strictly upper part (the rest is masked out).
     public var upper: Tensor
+    /// log s [C], the log-magnitudes of U's diagonal.
     public var logScale: Tensor
     /// The fixed permutation matrix P [C, C] and the signs of U's diagonal [C].
     public let permutation: Tensor
+    /// The signs of U's diagonal [C], fixed.
     public let sign: Tensor
     let lowerMask: Tensor
     let identity: Tensor
 
+    /// A random rotation on `c` channels, drawn from `rng` and decomposed into P, L, U, sign and log s.
     public init(channelCount c: Int, dtype: DType = .float32, using rng: inout SeededGenerator) {
         let q = Self.randomRotation(c, using: &rng)
         let (p, l, u) = Self.luDecomposition(q, c)
@@ -82,6 +94,7 @@ public struct InvertibleConv1x1: FlowLayer {
                   sign: Tensor(signs, shape: [c], dtype: dtype))
     }
 
+    /// The layer from its factors as given (e.g. loaded, or to test): P, L, U [C, C]; log s, sign [C].
     public init(permutation: Tensor, lower: Tensor, upper: Tensor, logScale: Tensor, sign: Tensor) {
         let c = logScale.count
         self.permutation = permutation
@@ -106,6 +119,7 @@ public struct InvertibleConv1x1: FlowLayer {
         return Tensor.matmul(w, x.reshaped(to: [n, c, h * wd])).reshaped(to: [n, c, h, wd])
     }
 
+    /// y = W·x over the channels (axis 1), same shape, and log|det| = H·W·Σ log s [N].
     public func forward(_ x: Tensor) -> (output: Tensor, logDeterminant: Tensor) {
         let hw = Double(x.count / (x.shape[0] * x.shape[1]))
         return (applyMatrix(weight, x), (logScale.sum() * hw).expanded(to: [x.shape[0]]))
@@ -128,8 +142,10 @@ public struct InvertibleConv1x1: FlowLayer {
         return upperInverse.matmul(lowerInverse).matmul(permutation.transposed())
     }
 
+    /// x = W⁻¹·y over the channels (`inverseWeight`).
     public func inverse(_ y: Tensor) -> Tensor { applyMatrix(inverseWeight, y) }
 
+    /// Visits L, U and log s under `lower`, `upper` and `logs`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         body(Self.join(prefix, "lower"), &lower)
         body(Self.join(prefix, "upper"), &upper)

@@ -9,8 +9,10 @@ import Foundation
 /// samples to p₀. Data at t = 0, noise at t = 1, as the rest of the module. The score is an argument:
 /// exact for a Gaussian mixture, or a network trained with the conditional target −(x_t − x₀)/σ_t².
 public struct HeatEquationFlow: Sendable {
+    /// σ_max, the noise level at t = 1.
     public var maximumSigma: Double
 
+    /// The flow with σ_t = `maximumSigma`·t (σ_max > 0).
     public init(maximumSigma: Double) {
         precondition(maximumSigma > 0, "HeatEquationFlow: maximumSigma must be positive, got \(maximumSigma)")
         self.maximumSigma = maximumSigma

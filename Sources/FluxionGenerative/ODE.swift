@@ -57,6 +57,7 @@ public enum ODEError: Error, CustomStringConvertible, Equatable {
     /// An argument was invalid.
     case invalidArgument(String)
 
+    /// A one-line message naming the problem and the time t it happened at.
     public var description: String {
         switch self {
         case let .stepSizeTooSmall(t, h, m):
@@ -98,10 +99,13 @@ public struct ODESolution {
 /// [0.2, 10]. A step below `minimumStep` throws `ODEError.stepSizeTooSmall` instead of hanging.
 /// Reference for the tableaux: Butcher, *Numerical Methods for ODEs*; Dormand & Prince (1980).
 public struct ODESolver: Sendable {
+    /// The integration method; RK4 by default.
     public var method: ODEMethod
     /// Number of equal steps for the fixed-step methods.
     public var steps: Int
+    /// rtol of the adaptive method's error test; 1e-5 by default.
     public var relativeTolerance: Double
+    /// atol of the adaptive method's error test; 1e-5 by default.
     public var absoluteTolerance: Double
     /// Smallest |h| the adaptive method may take before it throws.
     public var minimumStep: Double
@@ -110,6 +114,8 @@ public struct ODESolver: Sendable {
     /// Record the state after every step in `ODESolution.trajectory`.
     public var recordTrajectory: Bool
 
+    /// A solver with the given method and settings; defaults: RK4 with 100 steps, rtol = atol = 1e-5,
+    /// minimum step 1e-10, at most 100,000 adaptive steps, no trajectory.
     public init(method: ODEMethod = .rk4, steps: Int = 100, relativeTolerance: Double = 1e-5,
                 absoluteTolerance: Double = 1e-5, minimumStep: Double = 1e-10, maximumSteps: Int = 100_000,
                 recordTrajectory: Bool = false) {

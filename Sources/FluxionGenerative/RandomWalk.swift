@@ -131,6 +131,7 @@ public struct LatticeRandomWalk: Sendable {
     /// d, the dimension of the lattice.
     public let dimension: Int
 
+    /// The walk on ℤ^d, d = `dimension` ≥ 1.
     public init(dimension: Int) {
         precondition(dimension >= 1, "LatticeRandomWalk: the dimension must be at least 1, got \(dimension)")
         self.dimension = dimension

@@ -5,8 +5,11 @@ import FluxionData
 /// One batch of a run: `data` [B, eventShape...] (points, images, or a sequence task's inputs)
 /// and, where the data has them, `labels` (a sequence task's targets; class labels).
 public struct RunBatch {
+    /// The examples [B, eventShape...].
     public var data: Tensor
+    /// A sequence task's targets or class labels; nil when the data has none.
     public var labels: Tensor?
+    /// A batch of `data`, and `labels` when given.
     public init(data: Tensor, labels: Tensor? = nil) { self.data = data; self.labels = labels }
     /// The number of examples.
     public var count: Int { data.shape.first ?? 0 }
@@ -18,6 +21,7 @@ public struct RunBatch {
 /// the 360 test images, both dequantised once with fixed generators), or a sequence task
 /// (`SequenceTask`: fresh or split training batches, a fixed validation and test batch).
 public struct RunDataset {
+    /// The name the data set was loaded under (e.g. `"moons"`, `"digits"`, a task name).
     public let name: String
     /// Per-sample shape: [2] for points, [1, 8, 8] for digits, [length] for a sequence task.
     public let eventShape: [Int]
@@ -35,8 +39,11 @@ public struct RunDataset {
     /// The validation data, when there is a validation set.
     public var validation: Tensor? { validationSet?.data }
 
+    /// The generative data sets: the 2-D toys (`Toy2D.names`) and `"digits"`.
     public static var names: [String] { Toy2D.names + ["digits"] }
+    /// The sequence tasks: copying, adding, selective-copying, induction-heads, digits, chars.
     public static let taskNames = ["copying", "adding", "selective-copying", "induction-heads", "digits", "chars"]
+    /// True for image data (the digits, [1, 8, 8]); false for points and sequence tasks.
     public var isImage: Bool { task == nil && eventShape.count == 3 }
     /// The number of training examples (nil: unlimited fresh samples).
     public var trainCount: Int? { trainDigits?.count }

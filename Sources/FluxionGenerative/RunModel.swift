@@ -49,9 +49,13 @@ public protocol RunModel: ParameterTree {
 }
 
 extension RunModel {
+    /// False: the model trains on a data set.
     public static var trainsOnSequenceTasks: Bool { false }
+    /// `"nll_nats"`.
     public static var validationFigure: String { "nll_nats" }
+    /// Does nothing.
     public mutating func prepare(with batch: Tensor) {}
+    /// nil: no tractable density.
     public func logDensity(_ x: Tensor) -> Tensor? { nil }
 }
 
@@ -61,8 +65,10 @@ public struct SampleOptions: Sendable {
     public var temperature: Double
     /// Integration steps and solver name (ODE/diffusion models); nil = the model's default.
     public var steps: Int?
+    /// The solver name (e.g. `euler`, `ddim`); nil = the model's default.
     public var solver: String?
 
+    /// Options with temperature 1 and the model's default steps and solver.
     public init(temperature: Double = 1, steps: Int? = nil, solver: String? = nil) {
         self.temperature = temperature; self.steps = steps; self.solver = solver
     }
@@ -76,6 +82,7 @@ public struct SampleOptions: Sendable {
 
 /// The models known to `fluxion train`. Add new models here.
 public enum RunModels {
+    /// Model names and their types: nice, realnvp, glow, ddpm, rectified-flow, cnf, rnn, lstm, gru, transformer.
     public static let registry: [String: any RunModel.Type] = [
         "nice": FlowRunModel.self,
         "realnvp": FlowRunModel.self,
@@ -88,6 +95,7 @@ public enum RunModels {
         "gru": SequenceRunModel.self,
         "transformer": SequenceRunModel.self,
     ]
+    /// The registered model names, sorted.
     public static var names: [String] { registry.keys.sorted() }
 }
 
@@ -97,9 +105,13 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var model: String
     /// The data set name (`RunDataset.names`).
     public var data: String
+    /// Number of training steps; 2000 by default.
     public var steps: Int
+    /// Examples per batch; 256 by default.
     public var batchSize: Int
+    /// Adam's learning rate; 1e-3 by default.
     public var learningRate: Double
+    /// The seed of the model's initialisation, the data order and the noise; 0 by default.
     public var seed: UInt64
     /// Steps between checkpoints (model, optimiser, generator state, metrics).
     public var checkpointEvery: Int
@@ -111,6 +123,8 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     /// rebuilt and generate text without the training file.
     public var vocabulary: [String]?
 
+    /// A configuration for `model` on `data`; 2000 steps, batch 256, learning rate 1e-3, seed 0,
+    /// a checkpoint every 500 steps and no options unless given.
     public init(model: String, data: String, steps: Int = 2000, batchSize: Int = 256, learningRate: Double = 1e-3,
                 seed: UInt64 = 0, checkpointEvery: Int = 500, options: [String: String] = [:]) {
         self.model = model; self.data = data; self.steps = steps; self.batchSize = batchSize

@@ -6,16 +6,22 @@ import FluxionData
 /// The generator and data-order state of a run, saved as `state.json` so that `--resume`
 /// continues with the same random numbers as an uninterrupted run.
 public struct RunState: Codable, Equatable {
+    /// The number of steps done.
     public var step: Int
+    /// The generator of batches and noise, as it stands after `step` steps.
     public var generator: SeededGenerator
+    /// The shuffled data order (finite data sets such as digits); nil for fresh samples.
     public var batches: ShuffledBatches?
+    /// Training time so far, in seconds, summed over resumed sessions.
     public var elapsedSeconds: Double
     /// The lowest validation NLL (nats) seen at a checkpoint and its step; that model is kept in
     /// best.safetensors (early stopping, as NICE selects its model). nil: no validation set.
     public var bestValidation: Double? = nil
+    /// The step of `bestValidation`; nil with it.
     public var bestStep: Int? = nil
     /// The losses summed since the last metrics record (records average `logEvery` steps).
     public var lossSum: Double = 0
+    /// The number of losses summed in `lossSum`.
     public var lossCount: Int = 0
 
     /// Checks a decoded state against its run (the checkpoint's step, the data's size).
@@ -47,11 +53,17 @@ public struct RunState: Codable, Equatable {
 
 /// One training run of a `RunModel` in a folder: start fresh, or resume; step; checkpoint.
 public struct TrainingRun<M: RunModel> {
+    /// The run folder (`config.json`, `checkpoints/`, and the linked latest files).
     public let folder: String
+    /// The run's configuration, as in `config.json`.
     public private(set) var configuration: RunConfiguration
+    /// The run's data.
     public let data: RunDataset
+    /// The model being trained.
     public var model: M
+    /// The Adam optimiser and its moments.
     public var optimizer: Adam
+    /// The step, generator, data order and loss accumulators saved with each checkpoint.
     public var state: RunState
     /// metrics.jsonl lines so far.
     public var metrics: [String]
@@ -204,6 +216,7 @@ public struct TrainingRun<M: RunModel> {
         try Self.writeConfiguration(configuration, folder: folder)
     }
 
+    /// True once `state.step` has reached `configuration.steps`.
     public var isFinished: Bool { state.step >= configuration.steps }
 
     /// One optimisation step on a fresh batch; returns the loss.

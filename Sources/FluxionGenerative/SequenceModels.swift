@@ -6,15 +6,20 @@ import FluxionData
 /// A model that maps a batch of sequences to per-step outputs [B, T, outputs]; any sequence model
 /// (recurrent, Transformer, state-space) trains on any `SequenceTask` through `SequenceTrainer`.
 public protocol SequenceModel: ParameterTree {
+    /// Per-step outputs [B, T, outputs] for inputs [B, T] (int32 tokens) or [B, T, F] (float features).
     func callAsFunction(_ inputs: Tensor) -> Tensor
 }
 
 /// Input encoder + recurrent backbone + linear head: tokens go through an `Embedding`, float
 /// features through a `Linear`; outputs [B, T, outputSize].
 public struct RecurrentSequenceModel: SequenceModel {
+    /// The token encoder [vocabularySize, width], N(0, 1) initially; nil for float features.
     public var embedding: Embedding?
+    /// The feature encoder featureCount → width; nil for token inputs.
     public var inputProjection: Linear?
+    /// The recurrent network width → hiddenSize (RNN, LSTM or GRU).
     public var backbone: Recurrent
+    /// The output layer hiddenSize → outputSize.
     public var head: Linear
 
     /// - `vocabularySize`: token inputs (nil for float features of `featureCount`).
@@ -29,11 +34,13 @@ public struct RecurrentSequenceModel: SequenceModel {
         head = Linear(inputSize: hiddenSize, outputSize: outputSize, using: &rng)
     }
 
+    /// inputs [B, T] or [B, T, featureCount] → outputs [B, T, outputSize].
     public func callAsFunction(_ inputs: Tensor) -> Tensor {
         let x = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
         return head(backbone(x))
     }
 
+    /// Visits `embedding.` or `input.`, then `rnn.` and `head.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
         if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }
@@ -54,6 +61,8 @@ public enum SequenceObjective {
         }
     }
 
+    /// The training loss on `batch`: cross-entropy over the scored positions' classes, or the
+    /// mean-squared error of the last step's output for regression.
     public static func loss<M: SequenceModel>(_ model: M, _ batch: SequenceBatch, _ target: SequenceTarget) -> Tensor {
         let out = scored(model(batch.inputs), target)
         switch target {
@@ -80,10 +89,14 @@ public enum SequenceObjective {
 
 /// A plain training loop for sequence tasks: Adam, gradient clipping, seeded batches.
 public struct SequenceTrainer {
+    /// Sequences per batch; 32 by default.
     public var batchSize: Int
+    /// Adam's learning rate; 1e-3 by default.
     public var learningRate: Double
+    /// The maximum global gradient norm (clipping); 1 by default, nil for none.
     public var clipNorm: Double?
 
+    /// A trainer with batches of 32, learning rate 1e-3 and clipping at norm 1 unless given.
     public init(batchSize: Int = 32, learningRate: Double = 1e-3, clipNorm: Double? = 1) {
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -110,13 +123,21 @@ public struct SequenceTrainer {
 /// Input encoder + learned positions + causal pre-LayerNorm Transformer blocks (`GPTBlock`) +
 /// final LayerNorm + linear head: outputs [B, T, outputSize]; output t sees inputs ≤ t only.
 public struct TransformerSequenceModel: SequenceModel {
+    /// The token encoder [vocabularySize, width], N(0, 0.02²) initially (GPT-2); nil for float features.
     public var embedding: Embedding?
+    /// The feature encoder featureCount → width; nil for token inputs.
     public var inputProjection: Linear?
+    /// The learned positions [maxLength, width], N(0, 0.02²) initially (GPT-2).
     public var positions: LearnedPositionalEmbedding
+    /// The causal pre-LayerNorm blocks.
     public var blocks: [GPTBlock]
+    /// The final LayerNorm over the width.
     public var norm: LayerNorm
+    /// The output layer width → outputSize.
     public var head: Linear
 
+    /// A model of `layerCount` blocks of `width` with `headCount` heads, for sequences up to
+    /// `maxLength`; token inputs when `vocabularySize` is given, else `featureCount` float features.
     public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, headCount: Int, maxLength: Int,
                 outputSize: Int, using rng: inout SeededGenerator) {
         if let v = vocabularySize {
@@ -132,12 +153,14 @@ public struct TransformerSequenceModel: SequenceModel {
         head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
     }
 
+    /// inputs [B, T] or [B, T, featureCount] (T ≤ maxLength) → outputs [B, T, outputSize].
     public func callAsFunction(_ inputs: Tensor) -> Tensor {
         var h = positions(embedding.map { $0(inputs) } ?? inputProjection!(inputs))
         for block in blocks { h = block(h) }
         return head(norm(h))
     }
 
+    /// Visits `embedding.` or `input.`, then `positions.`, `blocks.i.`, `norm.` and `head.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
         if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }

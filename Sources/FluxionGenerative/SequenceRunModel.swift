@@ -12,18 +12,26 @@ import FluxionData
 /// The loss is cross-entropy at the scored positions (classes) or mean-squared error
 /// (regression); `evaluate` reports `loss`, `accuracy` (classes) and `test_count`.
 public struct SequenceRunModel: RunModel {
+    /// The recurrent model (`rnn`, `lstm`, `gru`); nil for a Transformer run.
     public var recurrent: RecurrentSequenceModel?
+    /// The Transformer (`transformer`); nil for a recurrent run.
     public var transformer: TransformerSequenceModel?
+    /// How the task is scored.
     public let target: SequenceTarget
 
+    /// True: the model trains on a `SequenceTask`.
     public static var trainsOnSequenceTasks: Bool { true }
+    /// `"loss"`: the validation loss selects the best checkpoint.
     public static var validationFigure: String { "loss" }
 
+    /// Visits the model's parameters (no extra prefix).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         if recurrent != nil { recurrent!.visitParameters(prefix: prefix, body) }
         if transformer != nil { transformer!.visitParameters(prefix: prefix, body) }
     }
 
+    /// Fills defaults (width 64, layers 1 or 2 for the Transformer, hidden 128 or heads 4, clip 1) and
+    /// the task's length; throws `invalidArgument` for an unknown or inapplicable option.
     public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
         c.setDefault("width", "64")
         c.setDefault("layers", c.model == "transformer" ? "2" : "1")
@@ -38,6 +46,8 @@ public struct SequenceRunModel: RunModel {
         _ = try Self(configuration: c, data: data)
     }
 
+    /// Builds the recurrent model or Transformer for the task, initialised from `c.seed`; throws
+    /// without a sequence task or for a bad option.
     public init(configuration c: RunConfiguration, data: RunDataset) throws {
         guard let task = data.task else { throw FluxionError(.invalidArgument, "\(c.model) trains on a sequence task (--task), not on data \(data.name)") }
         let width = try c.count("width", default: 64, in: 1...4096)
@@ -77,14 +87,17 @@ public struct SequenceRunModel: RunModel {
         mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) { model.visitParameters(prefix: prefix, body) }
     }
 
+    /// Cross-entropy at the scored positions (classes) or mean-squared error (regression) on the batch.
     public func loss(_ batch: RunBatch, using rng: inout SeededGenerator) -> Tensor {
         SequenceObjective.loss(Wrapped(model: self), SequenceBatch(inputs: batch.data, targets: batch.labels!), target)
     }
 
+    /// Always throws: a sequence model does not draw samples (use `fluxion generate`).
     public func sample(count: Int, options: SampleOptions, using rng: inout SeededGenerator) throws -> Tensor {
         throw FluxionError(.invalidArgument, "a sequence model does not draw samples; use `fluxion generate RUN` (character-level runs) or `fluxion eval RUN`")
     }
 
+    /// `loss`, `accuracy` (classes) and `test_count` over the held-out batch, in chunks of 256.
     public func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)] {
         guard test.count > 0, let labels = test.labels else {
             throw FluxionError(.invalidArgument, "no held-out data to evaluate on (a character-level run needs its training text)")

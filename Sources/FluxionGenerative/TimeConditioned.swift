@@ -9,6 +9,7 @@ import FluxionNN
 /// Shapes: x [B, d], t [B, 1] → [B, d]. A model is a value whose parameters are a
 /// `ParameterTree`, so `valueWithGradient(at: model)` gives gradients of the same type.
 public protocol TimeConditionedModel: ParameterTree {
+    /// f(x, t): x [B, d], t [B, 1] → [B, d].
     func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor
 }
 
@@ -21,9 +22,13 @@ extension TimeConditionedModel {
 
 /// A parameter-free field given by a closure (an exact score, a linear field in a test).
 public struct ClosureField: TimeConditionedModel {
+    /// The field (x, t) ↦ f(x, t).
     public let body: (Tensor, Tensor) -> Tensor
+    /// The field given by `body(x, t)`.
     public init(_ body: @escaping (_ x: Tensor, _ t: Tensor) -> Tensor) { self.body = body }
+    /// `body(x, t)`.
     public func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor { body(x, t) }
+    /// Visits nothing (no parameters).
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {}
 }
 
@@ -35,10 +40,15 @@ public struct ClosureField: TimeConditionedModel {
 /// input is [x, t], as the rectflow2d benchmark. Initialisation: PyTorch's Linear default.
 /// Parameter names `net.layers.i.weight` / `.bias`.
 public struct TimeConditionedMLP: TimeConditionedModel {
+    /// The MLP d + 1 + 2K → hidden… → d.
     public var net: MLP
+    /// d, the dimension of x.
     public let dimension: Int
+    /// K, the number of sin/cos time frequencies (0: the input is [x, t]).
     public let timeFrequencies: Int
 
+    /// An MLP with `hiddenSizes` (activation SiLU unless given) on x of `dimension` and K =
+    /// `timeFrequencies` (0) time frequencies, PyTorch's Linear initialisation.
     public init(dimension: Int, hiddenSizes: [Int], activation: Activation.Kind = .silu, timeFrequencies: Int = 0,
                 dtype: DType = .float32, using rng: inout SeededGenerator) {
         precondition(dimension > 0 && timeFrequencies >= 0, "TimeConditionedMLP: dimension \(dimension), frequencies \(timeFrequencies)")
@@ -60,12 +70,14 @@ public struct TimeConditionedMLP: TimeConditionedModel {
         return Tensor.concatenate(parts, axis: 1)
     }
 
+    /// MLP([x, φ(t)]): x [B, d], t [B, 1] (or a scalar, broadcast to the batch) → [B, d].
     public func callAsFunction(_ x: Tensor, time t: Tensor) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == dimension, "TimeConditionedMLP: x must be [B, \(dimension)], got \(x.shape)")
         let tt = t.rank == 0 ? Tensor.full(t.item, shape: [x.shape[0], 1], dtype: x.dtype) : t
         return net(Tensor.concatenate([x, timeFeatures(tt)], axis: 1))
     }
 
+    /// Visits the MLP's parameters under `net.`.
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         net.visitParameters(prefix: Self.join(prefix, "net"), body)
     }

@@ -2,15 +2,22 @@ import Foundation
 
 /// An 8-bit RGB colour.
 public struct Color: Equatable, Sendable {
+    /// The channels, 0…255.
     public var red: UInt8, green: UInt8, blue: UInt8
+    /// A colour from its three channels.
     public init(red: UInt8, green: UInt8, blue: UInt8) { self.red = red; self.green = green; self.blue = blue }
     /// A colour from 0xRRGGBB.
     public init(hex: UInt32) { self.init(red: UInt8(hex >> 16 & 0xFF), green: UInt8(hex >> 8 & 0xFF), blue: UInt8(hex & 0xFF)) }
 
+    /// #FFFFFF.
     public static let white = Color(hex: 0xFFFFFF)
+    /// #000000.
     public static let black = Color(hex: 0x000000)
+    /// #404040, for axes and tick labels.
     public static let darkGray = Color(hex: 0x404040)
+    /// #909090.
     public static let gray = Color(hex: 0x909090)
+    /// #E4E4E4, for grid lines.
     public static let lightGray = Color(hex: 0xE4E4E4)
     /// The ten-colour qualitative palette of matplotlib's "tab10", readable on white.
     public static let palette: [Color] = [0x1F77B4, 0xFF7F0E, 0x2CA02C, 0xD62728, 0x9467BD,
@@ -30,7 +37,9 @@ public enum TextAlignment: Sendable { case left, center, right }
 /// Coordinates are pixels, x to the right and y down, (0, 0) the top-left corner; drawing outside
 /// the canvas is clipped silently.
 public struct Canvas {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
     /// width·height·3 bytes, rows top to bottom.
     public private(set) var pixels: [UInt8]

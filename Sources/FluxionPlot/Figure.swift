@@ -5,10 +5,13 @@ import Foundation
 public struct Axes: Sendable {
     /// The data ranges shown.
     public var xRange: ClosedRange<Double>
+    /// The data range shown on the y axis.
     public var yRange: ClosedRange<Double>
     /// The pixel rectangle of the plotting area (left, top, width, height).
     public var left: Int, top: Int, width: Int, height: Int
 
+    /// Axes mapping `xRange` × `yRange` onto the pixel rectangle at (`left`, `top`) of `width` × `height`;
+    /// a degenerate range a…a is widened to a − ½…a + ½ (or ±10% of |a|).
     public init(xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, left: Int, top: Int, width: Int, height: Int) {
         self.xRange = Axes.widened(xRange); self.yRange = Axes.widened(yRange)
         self.left = left; self.top = top; self.width = width; self.height = height
@@ -88,7 +91,9 @@ public struct Axes: Sendable {
 /// Supports line plots (curves, loss curves), scatter plots and bar histograms, with a title,
 /// axis labels and a legend.
 public struct Figure {
+    /// The canvas size in pixels; 800 × 560 by default.
     public var width: Int, height: Int
+    /// The title and the axis labels; empty (not drawn) by default.
     public var title: String, xLabel: String, yLabel: String
     /// Fixed data ranges; nil means fitted to the data with 5% margins (bars include 0).
     public var xRange: ClosedRange<Double>?, yRange: ClosedRange<Double>?
@@ -110,6 +115,8 @@ public struct Figure {
     /// A heat map filling the plot area under the series (see `FlowPlots.swift`).
     public var heatMap: HeatMap?
 
+    /// An empty figure of `width` × `height` pixels (800 × 560 by default), ranges fitted to the data
+    /// unless given, text scale 2.
     public init(width: Int = 800, height: Int = 560, title: String = "", xLabel: String = "", yLabel: String = "",
                 xRange: ClosedRange<Double>? = nil, yRange: ClosedRange<Double>? = nil, textScale: Int = 2) {
         self.width = width; self.height = height; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel

@@ -6,6 +6,7 @@ public enum Colormap {
     static let stops: [Color] = [Color(hex: 0x440154), Color(hex: 0x3B528B), Color(hex: 0x21918C),
                                  Color(hex: 0x5EC962), Color(hex: 0xFDE725)]
 
+    /// The colour at t ∈ [0, 1] (clamped; non-finite t as 0), linear between five viridis stops.
     public static func color(_ t: Double) -> Color {
         let u = Swift.max(0, Swift.min(1, t.isFinite ? t : 0)) * Double(stops.count - 1)
         let i = Swift.min(Int(u), stops.count - 2)
@@ -17,10 +18,14 @@ public enum Colormap {
 /// row 0 is the top (largest y), column 0 the left (smallest x). Values are mapped linearly from
 /// [min, max] (or the given range) to the colour map; non-finite values draw as the lowest colour.
 public struct HeatMap: Sendable {
+    /// The grid's values, row-major: `rows` × `columns`.
     public var values: [Double]
+    /// The grid's size in cells.
     public var columns: Int, rows: Int
+    /// The values mapped to the colour map's ends; nil means the finite values' [min, max].
     public var range: ClosedRange<Double>?
 
+    /// A heat map of `values` on a `columns` × `rows` grid (`values.count` must be `columns`·`rows`).
     public init(values: [Double], columns: Int, rows: Int, range: ClosedRange<Double>? = nil) {
         precondition(values.count == columns * rows, "HeatMap: \(values.count) values for \(columns)×\(rows)")
         self.values = values; self.columns = columns; self.rows = rows; self.range = range
@@ -60,6 +65,8 @@ public struct HeatMap: Sendable {
 /// A grid of small grey images (digits) with a title: `images` row-major, values in [0, 1]
 /// (clipped), each pixel drawn as a `scale`×`scale` block, 2-pixel white gutters on black cells.
 public enum ImageGrid {
+    /// A canvas of `images` (each `width` × `height` values, row-major) in a grid `columns` wide
+    /// (10 by default), each pixel a `scale` × `scale` block (6 by default), `title` centred on top.
     public static func render(_ images: [[Double]], width: Int, height: Int, columns: Int = 10, scale: Int = 6,
                               title: String = "", textScale: Int = 2) -> Canvas {
         let rows = (images.count + columns - 1) / Swift.max(columns, 1)

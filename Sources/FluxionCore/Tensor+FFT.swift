@@ -6,9 +6,12 @@ import FluxionKernels
 
 /// A complex tensor as two real tensors of the same shape and dtype.
 public struct ComplexTensor {
+    /// The real parts.
     public var real: Tensor
+    /// The imaginary parts (same shape and dtype as `real`).
     public var imaginary: Tensor
 
+    /// real + i·imaginary; both parts must share one float dtype and shape.
     public init(real: Tensor, imaginary: Tensor) {
         precondition(real.shape == imaginary.shape && real.dtype == imaginary.dtype && real.dtype.isFloatingPoint,
                      "ComplexTensor: real \(real.dtype) \(real.shape) and imaginary \(imaginary.dtype) \(imaginary.shape) must share a float dtype and shape")

@@ -118,7 +118,7 @@ extension Tensor {
         var gates = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: w.dtype)
         var tanhCs = Tensor(uninitializedShape: [steps, batch, n], dtype: w.dtype)
         let blocks = RowBlocks(rows: batch, minRows: 8)
-        func forward<T: TensorFloat>(_ type: T.Type) {
+        func forward<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
             // Float: W_hhᵀ packed once for all steps (not once per step inside each GEMM).
             let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
@@ -190,7 +190,7 @@ extension Tensor {
         // h_{t−1} for every step, for ∂W_hh = Σ_t dz_tᵀ·h_{t−1} in one GEMM.
         let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
         let blocks = RowBlocks(rows: batch, minRows: 8)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             // Float: W_hh packed once for the 4H × H products of every step.
             let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
                 PackedGemmB(b: $0.baseAddress!, ldb: n, transB: false, k: 4 * n, n: n)
@@ -236,20 +236,5 @@ extension Tensor {
         }
         if w.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         return [dz, dw, dh, dc]
-    }
-}
-
-/// The GEMM of FluxionKernels for either float type (α = 1).
-@inline(__always)
-func gemmTyped<T: TensorFloat>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
-                               _ b: UnsafePointer<T>, _ ldb: Int, _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
-    if T.self == Float.self {
-        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda: lda,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb, beta: Float(beta),
-             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
-    } else {
-        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda: lda,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb: ldb, beta: Double(beta),
-             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
     }
 }

@@ -26,7 +26,7 @@ extension Tensor {
         let scale = 1 / Double(d).squareRoot()
         var out = Tensor(uninitializedShape: [b, t, e], dtype: qkv.dtype)
         var lse = Tensor(uninitializedShape: [b, h, t], dtype: qkv.dtype)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             qkv.withUnsafeBufferPointer(as: T.self) { px in out.withUnsafeMutableBufferPointer(as: T.self) { po in
             lse.withUnsafeMutableBufferPointer(as: T.self) { pl in
                 let (x, o, l) = (px.baseAddress!, po.baseAddress!, pl.baseAddress!)
@@ -59,7 +59,7 @@ extension Tensor {
         let e = e3 / 3, d = e / h
         let scale = 1 / Double(d).squareRoot()
         var dx = Tensor.zeros(shape: qkv.shape, dtype: qkv.dtype)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             qkv.withUnsafeBufferPointer(as: T.self) { px in out.withUnsafeBufferPointer(as: T.self) { po in
             lse.withUnsafeBufferPointer(as: T.self) { pl in g.withUnsafeBufferPointer(as: T.self) { pg in
             dx.withUnsafeMutableBufferPointer(as: T.self) { pdx in

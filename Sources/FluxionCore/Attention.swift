@@ -39,12 +39,12 @@ extension Tensor {
         let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let (s, dv) = (k.shape[2], v.shape[3])
         // The additive bias of one (batch) row block: [T, S], −∞ where masked.
-        // Causal or unmasked: the row-blocked kernel (NOTE(7) in Attention+Kernel.swift), no bias.
+        // Causal or unmasked: the row-blocked kernel (NOTE(7) in FluxionKernels/Attention.swift), no bias.
         let blocked = keyPadding == nil && mask == nil
         let bias = blocked ? nil : attentionBias(batch: b, queries: t, keys: s, causal: causal, keyPadding: keyPadding?.detached, mask: mask?.detached, dtype: q.dtype)
         var out = Tensor(uninitializedShape: [b, h, t, dv], dtype: q.dtype)
         var lse = Tensor(uninitializedShape: [b, h, t], dtype: q.dtype)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             q.withUnsafeBufferPointer(as: T.self) { pq in k.withUnsafeBufferPointer(as: T.self) { pk in
             v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeMutableBufferPointer(as: T.self) { po in
             lse.withUnsafeMutableBufferPointer(as: T.self) { pl in
@@ -122,7 +122,7 @@ extension Tensor {
         if let causal = blockedCausal {
             dk = Tensor.zeros(shape: k.shape, dtype: q.dtype)
             dvT = Tensor.zeros(shape: v.shape, dtype: q.dtype)
-            func blocked<T: TensorFloat>(_ type: T.Type) {
+            func blocked<T: TensorFloat & KernelFloat>(_ type: T.Type) {
                 q.withUnsafeBufferPointer(as: T.self) { pq in k.withUnsafeBufferPointer(as: T.self) { pk in
                 v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeBufferPointer(as: T.self) { po in
                 lse.withUnsafeBufferPointer(as: T.self) { pl in g.withUnsafeBufferPointer(as: T.self) { pg in
@@ -143,7 +143,7 @@ extension Tensor {
             if q.dtype == .float32 { blocked(Float.self) } else { blocked(Double.self) }
             return [dq, dk, dvT]
         }
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             q.withUnsafeBufferPointer(as: T.self) { pq in k.withUnsafeBufferPointer(as: T.self) { pk in
             v.withUnsafeBufferPointer(as: T.self) { pv in out.withUnsafeBufferPointer(as: T.self) { po in
             lse.withUnsafeBufferPointer(as: T.self) { pl in g.withUnsafeBufferPointer(as: T.self) { pg in

@@ -8,84 +8,6 @@ import FluxionKernels
 // the activated gates and cells; the fast reverse pass walks back in time with one [B, 4H]·[4H, H]
 // GEMM per step and forms ∂W_hh in a single GEMM over all steps.
 
-@inline(__always)
-func lstmCellForward<T: TensorFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T>, _ xStride: Int,
-                                     _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
-                                     _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ tanhC: UnsafeMutablePointer<T>,
-                                     _ h: UnsafeMutablePointer<T>, _ stateStride: Int, _ hStride: Int, batch: Int, hidden n: Int) {
-    // Pre-activations z + x̃ (the recurrent product and the projected input, added here rather
-    // than copying x̃ into z first); tanh(c_t) is kept for the backward pass.
-    if T.self == Float.self {
-        func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
-        func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
-        lstmCellForwardFloat(f(z), f(x), xStride, f(cPrev), cPrevStride, f(gates), f(c), f(tanhC), f(h), stateStride, hStride,
-                             batch: batch, hidden: n)
-    }
-    // Double, and Float's last n mod 8 units.
-    let start = T.self == Float.self ? n / 8 * 8 : 0
-    if start == n { return }
-    for b in 0..<batch {
-        let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * stateStride * 4, cp = cPrev + b * cPrevStride
-        let cr = c + b * stateStride, tr = tanhC + b * stateStride, hr = h + b * hStride
-        var j = start
-        while j < n {
-            let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
-            let i = sig(zr[j] + xr[j]), f = sig(zr[n + j] + xr[n + j])
-            let g = T.tanh(zr[2 * n + j] + xr[2 * n + j]), o = sig(zr[3 * n + j] + xr[3 * n + j])
-            let cNew = f * cp[j] + i * g
-            gr[j] = i; gr[n + j] = f; gr[2 * n + j] = g; gr[3 * n + j] = o
-            cr[j] = cNew
-            tr[j] = T.tanh(cNew)
-            hr[j] = o * tr[j]
-            j += 1
-        }
-    }
-}
-
-@inline(__always)
-func lstmCellBackward<T: TensorFloat>(_ gates: UnsafePointer<T>, _ tanhC: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
-                                      _ stateStride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
-                                      _ dz: UnsafeMutablePointer<T>, _ dzStride: Int, batch: Int, hidden n: Int) {
-    // dc holds ∂L/∂c_t on entry and ∂L/∂c_{t−1} on exit; dh is ∂L/∂h_t; dz gets ∂L/∂z_t.
-    for b in 0..<batch {
-        let gr = gates + b * stateStride * 4, cr = tanhC + b * stateStride, cp = cPrev + b * cPrevStride
-        let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * dzStride
-        var j = 0
-        if T.self == Float.self {
-            let gf = UnsafeRawPointer(gr), crf = UnsafeRawPointer(cr), cpf = UnsafeRawPointer(cp)
-            let dhf = UnsafeRawPointer(dhr), dcf = UnsafeMutableRawPointer(dcr), dzf = UnsafeMutableRawPointer(dzr)
-            while j + 8 <= n {
-                let o4 = 4 * j
-                let i = gf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
-                let f = gf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self)
-                let g = gf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self)
-                let o = gf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self)
-                let tc = crf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
-                let dhv = dhf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
-                let dct = dcf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + dhv * o * (1 - tc * tc)
-                let cpv = cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
-                dzf.storeBytes(of: dct * g * i * (1 - i), toByteOffset: o4, as: Float8.self)
-                dzf.storeBytes(of: dct * cpv * f * (1 - f), toByteOffset: o4 + 4 * n, as: Float8.self)
-                dzf.storeBytes(of: dct * i * (1 - g * g), toByteOffset: o4 + 8 * n, as: Float8.self)
-                dzf.storeBytes(of: dhv * tc * o * (1 - o), toByteOffset: o4 + 12 * n, as: Float8.self)
-                dcf.storeBytes(of: dct * f, toByteOffset: o4, as: Float8.self)
-                j += 8
-            }
-        }
-        while j < n {
-            let i = gr[j], f = gr[n + j], g = gr[2 * n + j], o = gr[3 * n + j]
-            let tc = cr[j]
-            let dct = dcr[j] + dhr[j] * o * (1 - tc * tc)
-            dzr[j] = dct * g * i * (1 - i)
-            dzr[n + j] = dct * cp[j] * f * (1 - f)
-            dzr[2 * n + j] = dct * i * (1 - g * g)
-            dzr[3 * n + j] = dhr[j] * tc * o * (1 - o)
-            dcr[j] = dct * f
-            j += 1
-        }
-    }
-}
-
 extension Tensor {
     /// The LSTM recurrence over a sequence (PyTorch's gate order i, f, g, o), fused.
     ///
@@ -118,7 +40,7 @@ extension Tensor {
         var gates = Tensor(uninitializedShape: [steps, batch, 4 * n], dtype: w.dtype)
         var tanhCs = Tensor(uninitializedShape: [steps, batch, n], dtype: w.dtype)
         let blocks = RowBlocks(rows: batch, minRows: 8)
-        func forward<T: TensorFloat>(_ type: T.Type) {
+        func forward<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             var z = [T](repeating: 0, count: batch * 4 * n)
             // Float: W_hhᵀ packed once for all steps (not once per step inside each GEMM).
             let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
@@ -190,7 +112,7 @@ extension Tensor {
         // h_{t−1} for every step, for ∂W_hh = Σ_t dz_tᵀ·h_{t−1} in one GEMM.
         let hPrev = Tensor.concatenate([h0.unsqueezed(axis: 1), hs.sliced(axis: 1, 0..<(steps - 1))], axis: 1)
         let blocks = RowBlocks(rows: batch, minRows: 8)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             // Float: W_hh packed once for the 4H × H products of every step.
             let packed: PackedGemmB? = T.self == Float.self ? w.withUnsafeBufferPointer(as: Float.self) {
                 PackedGemmB(b: $0.baseAddress!, ldb: n, transB: false, k: 4 * n, n: n)
@@ -236,20 +158,5 @@ extension Tensor {
         }
         if w.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         return [dz, dw, dh, dc]
-    }
-}
-
-/// The GEMM of FluxionKernels for either float type (α = 1).
-@inline(__always)
-func gemmTyped<T: TensorFloat>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
-                               _ b: UnsafePointer<T>, _ ldb: Int, _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
-    if T.self == Float.self {
-        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), lda: lda,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb, beta: Float(beta),
-             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
-    } else {
-        gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), lda: lda,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), ldb: ldb, beta: Double(beta),
-             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
     }
 }

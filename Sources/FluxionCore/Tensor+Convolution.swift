@@ -1,3 +1,5 @@
+import FluxionKernels
+
 /// Geometry of a 2-D sliding window (as PyTorch's `unfold`/`fold`/`conv2d`).
 public struct Window2D: Equatable, Sendable {
     /// Kernel size (height, width).

@@ -23,7 +23,7 @@ extension Tensor {
         let (rows, c) = (x.shape[0], x.shape[1])
         var loss = Tensor(uninitializedShape: [rows], dtype: x.dtype)
         var lse = Tensor(uninitializedShape: [rows], dtype: x.dtype)
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             x.withUnsafeBufferPointer(as: T.self) { px in loss.withUnsafeMutableBufferPointer(as: T.self) { pl in
             lse.withUnsafeMutableBufferPointer(as: T.self) { ps in raw.withUnsafeBufferPointer { py in
                 let (xb, lb, sb, yb) = (px.baseAddress!, pl.baseAddress!, ps.baseAddress!, py.baseAddress!)
@@ -69,25 +69,4 @@ extension Tensor {
         if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         return dx
     }
-}
-
-/// log Σ exp over one row of n values (maximum subtracted; −∞ for an all −∞ row).
-@inline(__always)
-func rowLogSumExp<T: TensorFloat>(_ p: UnsafePointer<T>, _ n: Int) -> T {
-    var m = -T.infinity
-    for j in 0..<n { m = Swift.max(m, p[j]) }
-    if m == -T.infinity || !m.isFinite { return m }
-    var total: T = 0
-    if T.self == Float.self {
-        let f = UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
-        let mf = Float(m)
-        var acc = Float8(), j = 0
-        while j + 8 <= n { acc += exp8(UnsafeRawPointer(f + j).loadUnaligned(as: Float8.self) - mf); j += 8 }
-        var t = acc.sum()
-        while j < n { t += Float.exp(f[j] - mf); j += 1 }
-        total = T(Double(t))
-    } else {
-        for j in 0..<n { total += T.exp(p[j] - m) }
-    }
-    return m + T.log(total)
 }

@@ -1,3 +1,5 @@
+import FluxionKernels
+
 // Gather / scatter along an axis (PyTorch's `gather`, `scatter_add`, `index_select`, `index_add`).
 
 extension Tensor {

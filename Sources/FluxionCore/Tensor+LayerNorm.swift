@@ -31,7 +31,7 @@ extension Tensor {
         let rows = n == 0 ? 0 : x.count / n
         var y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         var stats = Tensor(uninitializedShape: [rows, 2], dtype: x.dtype)  // mean, 1/σ per row
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             x.withUnsafeBufferPointer(as: T.self) { px in y.withUnsafeMutableBufferPointer(as: T.self) { py in
             stats.withUnsafeMutableBufferPointer(as: T.self) { ps in
                 withOptionalPointer(weight, T.self) { pw in withOptionalPointer(bias, T.self) { pb in
@@ -92,7 +92,7 @@ extension Tensor {
         var dx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         var dw = weight.map { _ in Tensor(uninitializedShape: normalizedShape, dtype: x.dtype) }
         var db = hasBias ? Tensor(uninitializedShape: normalizedShape, dtype: x.dtype) : nil
-        func run<T: TensorFloat>(_ type: T.Type) {
+        func run<T: TensorFloat & KernelFloat>(_ type: T.Type) {
             x.withUnsafeBufferPointer(as: T.self) { px in g.withUnsafeBufferPointer(as: T.self) { pg in
             stats.withUnsafeBufferPointer(as: T.self) { ps in dx.withUnsafeMutableBufferPointer(as: T.self) { pdx in
             withOptionalPointer(weight, T.self) { pw in
@@ -169,22 +169,6 @@ extension Tensor {
         if hasBias { out.append(db) }
         return out
     }
-}
-
-@inline(__always)
-func load8<T: TensorFloat>(_ p: UnsafePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
-@inline(__always)
-func load8<T: TensorFloat>(_ p: UnsafeMutablePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
-@inline(__always)
-func store8<T: TensorFloat>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self) }
-
-@inline(__always)
-func rowSum<T: TensorFloat>(_ p: UnsafePointer<T>, _ n: Int) -> T {
-    var acc = SIMD8<T>(), j = 0
-    while j + 8 <= n { acc += load8(p + j); j += 8 }
-    var total = acc.sum()
-    while j < n { total += p[j]; j += 1 }
-    return total
 }
 
 /// Calls `body` with the tensor's base address, or nil when there is no tensor.

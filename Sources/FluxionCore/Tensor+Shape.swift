@@ -1,3 +1,5 @@
+import FluxionKernels
+
 // Shape operations. Tensors are always contiguous, so permute/expand/slice/pad/flip/concatenate
 // materialise their result with one strided copy.
 

@@ -177,18 +177,6 @@ extension Tensor: CustomStringConvertible {
     }
 }
 
-/// Strides (in elements) of a contiguous row-major tensor of this shape.
-@inlinable
-func contiguousStrides(_ shape: [Int]) -> [Int] {
-    var strides = [Int](repeating: 1, count: shape.count)
-    var s = 1
-    for i in stride(from: shape.count - 1, through: 0, by: -1) {
-        strides[i] = s
-        s *= shape[i]
-    }
-    return strides
-}
-
 /// Normalises a possibly negative axis for a tensor of the given rank.
 @inlinable
 func normalizeAxis(_ axis: Int, rank: Int, _ op: String) -> Int {

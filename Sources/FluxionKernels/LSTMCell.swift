@@ -5,7 +5,8 @@
 ///   (i, f, g, o) = (σ, σ, tanh, σ)(z + x),  c = f ⊙ c_prev + i ⊙ g,  h = o ⊙ tanh(c).
 /// z rows are 4n apart; x, gates, c, tanhC, h and c_prev rows have the given strides (elements;
 /// gates rows are `4 · stateStride` apart). Only the units below the last multiple of 8 are
-/// computed; the caller does the remaining n mod 8 (FluxionCore's `lstmCellForward`).
+/// computed; the caller does the remaining n mod 8 (`lstmCellForward`, below).
+@usableFromInline
 package func lstmCellForwardFloat(_ z: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ xStride: Int,
                                  _ cPrev: UnsafePointer<Float>, _ cPrevStride: Int,
                                  _ gates: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -66,3 +67,84 @@ private func cellTanh(_ v: Float8) -> Float8 {
 }
 @inline(__always)
 private func cellSigmoid(_ x: Float8) -> Float8 { Float8(repeating: 0.5).addingProduct(cellTanh(0.5 * x), Float8(repeating: 0.5)) }
+
+// The cell's sweeps for either float type, called by FluxionCore's LSTM recurrence and sequence
+// kernels once per time step (@inlinable: specialised there for Float and Double).
+
+@inlinable @inline(__always)
+package func lstmCellForward<T: KernelFloat>(_ z: UnsafePointer<T>, _ x: UnsafePointer<T>, _ xStride: Int,
+                                             _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+                                             _ gates: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ tanhC: UnsafeMutablePointer<T>,
+                                             _ h: UnsafeMutablePointer<T>, _ stateStride: Int, _ hStride: Int, batch: Int, hidden n: Int) {
+    // Pre-activations z + x̃ (the recurrent product and the projected input, added here rather
+    // than copying x̃ into z first); tanh(c_t) is kept for the backward pass.
+    if T.self == Float.self {
+        func f(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+        func f(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+        lstmCellForwardFloat(f(z), f(x), xStride, f(cPrev), cPrevStride, f(gates), f(c), f(tanhC), f(h), stateStride, hStride,
+                             batch: batch, hidden: n)
+    }
+    // Double, and Float's last n mod 8 units.
+    let start = T.self == Float.self ? n / 8 * 8 : 0
+    if start == n { return }
+    for b in 0..<batch {
+        let zr = z + b * 4 * n, xr = x + b * xStride, gr = gates + b * stateStride * 4, cp = cPrev + b * cPrevStride
+        let cr = c + b * stateStride, tr = tanhC + b * stateStride, hr = h + b * hStride
+        var j = start
+        while j < n {
+            let sig = { (x: T) -> T in 1 / (1 + T.exp(-x)) }
+            let i = sig(zr[j] + xr[j]), f = sig(zr[n + j] + xr[n + j])
+            let g = T.tanh(zr[2 * n + j] + xr[2 * n + j]), o = sig(zr[3 * n + j] + xr[3 * n + j])
+            let cNew = f * cp[j] + i * g
+            gr[j] = i; gr[n + j] = f; gr[2 * n + j] = g; gr[3 * n + j] = o
+            cr[j] = cNew
+            tr[j] = T.tanh(cNew)
+            hr[j] = o * tr[j]
+            j += 1
+        }
+    }
+}
+
+@inlinable @inline(__always)
+package func lstmCellBackward<T: KernelFloat>(_ gates: UnsafePointer<T>, _ tanhC: UnsafePointer<T>, _ cPrev: UnsafePointer<T>, _ cPrevStride: Int,
+                                              _ stateStride: Int, _ dh: UnsafePointer<T>, _ dc: UnsafeMutablePointer<T>,
+                                              _ dz: UnsafeMutablePointer<T>, _ dzStride: Int, batch: Int, hidden n: Int) {
+    // dc holds ∂L/∂c_t on entry and ∂L/∂c_{t−1} on exit; dh is ∂L/∂h_t; dz gets ∂L/∂z_t.
+    for b in 0..<batch {
+        let gr = gates + b * stateStride * 4, cr = tanhC + b * stateStride, cp = cPrev + b * cPrevStride
+        let dhr = dh + b * n, dcr = dc + b * n, dzr = dz + b * dzStride
+        var j = 0
+        if T.self == Float.self {
+            let gf = UnsafeRawPointer(gr), crf = UnsafeRawPointer(cr), cpf = UnsafeRawPointer(cp)
+            let dhf = UnsafeRawPointer(dhr), dcf = UnsafeMutableRawPointer(dcr), dzf = UnsafeMutableRawPointer(dzr)
+            while j + 8 <= n {
+                let o4 = 4 * j
+                let i = gf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                let f = gf.loadUnaligned(fromByteOffset: o4 + 4 * n, as: Float8.self)
+                let g = gf.loadUnaligned(fromByteOffset: o4 + 8 * n, as: Float8.self)
+                let o = gf.loadUnaligned(fromByteOffset: o4 + 12 * n, as: Float8.self)
+                let tc = crf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                let dhv = dhf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                let dct = dcf.loadUnaligned(fromByteOffset: o4, as: Float8.self) + dhv * o * (1 - tc * tc)
+                let cpv = cpf.loadUnaligned(fromByteOffset: o4, as: Float8.self)
+                dzf.storeBytes(of: dct * g * i * (1 - i), toByteOffset: o4, as: Float8.self)
+                dzf.storeBytes(of: dct * cpv * f * (1 - f), toByteOffset: o4 + 4 * n, as: Float8.self)
+                dzf.storeBytes(of: dct * i * (1 - g * g), toByteOffset: o4 + 8 * n, as: Float8.self)
+                dzf.storeBytes(of: dhv * tc * o * (1 - o), toByteOffset: o4 + 12 * n, as: Float8.self)
+                dcf.storeBytes(of: dct * f, toByteOffset: o4, as: Float8.self)
+                j += 8
+            }
+        }
+        while j < n {
+            let i = gr[j], f = gr[n + j], g = gr[2 * n + j], o = gr[3 * n + j]
+            let tc = cr[j]
+            let dct = dcr[j] + dhr[j] * o * (1 - tc * tc)
+            dzr[j] = dct * g * i * (1 - i)
+            dzr[n + j] = dct * cp[j] * f * (1 - f)
+            dzr[2 * n + j] = dct * i * (1 - g * g)
+            dzr[3 * n + j] = dhr[j] * tc * o * (1 - o)
+            dcr[j] = dct * f
+            j += 1
+        }
+    }
+}

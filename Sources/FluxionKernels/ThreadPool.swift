@@ -18,8 +18,8 @@ import Synchronization
 ///   that job, so the caller never waits for a thread that is not running.
 /// - Nested calls (from inside `body`) and calls made while another thread is using the pool run
 ///   serially inline: `parallelFor` is safe to call from any thread, at any time.
-package final class ThreadPool: @unchecked Sendable {
-    package static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
+@usableFromInline package final class ThreadPool: @unchecked Sendable {
+    @usableFromInline package static let shared = ThreadPool(threadCount: ThreadPool.defaultThreadCount())
 
     /// `FLUXION_THREADS` if set to a positive integer, else the number of online CPUs.
     package static func defaultThreadCount() -> Int {
@@ -35,7 +35,7 @@ package final class ThreadPool: @unchecked Sendable {
         set { spinNs.store(max(0, newValue) * 1000, ordering: .relaxed) }
     }
 
-    package var threadCount: Int {
+    @usableFromInline package var threadCount: Int {
         get { requested.load(ordering: .relaxed) }
         set { requested.store(max(1, newValue), ordering: .relaxed) }
     }
@@ -111,7 +111,7 @@ package final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(i)` for every `i` in `0..<iterations`, on up to `threadCount` threads (the caller
     /// included). Returns when all iterations have finished.
-    package func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
+    @usableFromInline package func parallelFor(_ iterations: Int, _ body: (Int) -> Void) {
         if iterations <= 0 { return }
         let threads = min(threadCount, iterations)
         if threads <= 1

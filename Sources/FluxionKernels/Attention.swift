@@ -1,7 +1,7 @@
-import FluxionKernels
-
 // The attention kernel for one (batch, head) pair with strided operands (so that heads can be read
 // straight out of a packed [B, T, 3E] projection and written into [B, T, E]), causal or unmasked.
+// FluxionCore's `Tensor.attention` and `packedAttention` kernels call it (specialised there: the
+// functions are @inlinable).
 //
 // NOTE(7): causal attention in row blocks. With a causal mask, query rows [r₀, r₁) see keys
 // [0, r₁ + S − T) only, so each block of `attentionRowBlock` rows multiplies against a prefix of
@@ -11,26 +11,32 @@ import FluxionKernels
 // over the block's full key prefix. The probabilities are recomputed in the reverse pass from the
 // saved log-sum-exp (one head's block of scores at a time; no T×T tensor is ever kept).
 
-let attentionRowBlock = 32
+@usableFromInline package let attentionRowBlock = 32
 
 /// Strided operands of one pair: element (i, j) of Q is q[i·ldq + j], etc.
-struct AttentionOperands<T: TensorFloat> {
-    var q: UnsafePointer<T>, ldq: Int
-    var k: UnsafePointer<T>, ldk: Int
-    var v: UnsafePointer<T>, ldv: Int
-    var o: UnsafeMutablePointer<T>, ldo: Int
-    var lse: UnsafeMutablePointer<T>
+@usableFromInline package struct AttentionOperands<T: KernelFloat> {
+    @usableFromInline package var q: UnsafePointer<T>, ldq: Int
+    @usableFromInline package var k: UnsafePointer<T>, ldk: Int
+    @usableFromInline package var v: UnsafePointer<T>, ldv: Int
+    @usableFromInline package var o: UnsafeMutablePointer<T>, ldo: Int
+    @usableFromInline package var lse: UnsafeMutablePointer<T>
+
+    @inlinable package init(q: UnsafePointer<T>, ldq: Int, k: UnsafePointer<T>, ldk: Int, v: UnsafePointer<T>, ldv: Int,
+                            o: UnsafeMutablePointer<T>, ldo: Int, lse: UnsafeMutablePointer<T>) {
+        (self.q, self.ldq, self.k, self.ldk, self.v, self.ldv, self.o, self.ldo, self.lse) = (q, ldq, k, ldk, v, ldv, o, ldo, lse)
+    }
 }
 
-@inline(__always)
-func visibleKeys(row i: Int, queries t: Int, keys s: Int, causal: Bool) -> Int {
+@inlinable @inline(__always)
+package func visibleKeys(row i: Int, queries t: Int, keys s: Int, causal: Bool) -> Int {
     causal ? Swift.max(0, Swift.min(s, i + 1 + s - t)) : s
 }
 
 /// Forward pass of one pair: O = softmax(scale·Q·Kᵀ [+ causal]) · V, lse per row.
 /// `scratch` holds at least attentionRowBlock·S elements.
-func attentionForwardPair<T: TensorFloat>(_ a: AttentionOperands<T>, t: Int, s: Int, d: Int, dv: Int, scale: T,
-                                          causal: Bool, scratch p: UnsafeMutablePointer<T>) {
+@inlinable
+package func attentionForwardPair<T: KernelFloat>(_ a: AttentionOperands<T>, t: Int, s: Int, d: Int, dv: Int, scale: T,
+                                                  causal: Bool, scratch p: UnsafeMutablePointer<T>) {
     var r0 = 0
     while r0 < t {
         let r1 = Swift.min(t, r0 + attentionRowBlock), rows = r1 - r0
@@ -52,11 +58,12 @@ func attentionForwardPair<T: TensorFloat>(_ a: AttentionOperands<T>, t: Int, s: 
 
 /// Reverse pass of one pair. `g` is dO (stride ldg); dq is written, dk and dv are accumulated
 /// (the caller zeroes them). `p` and `dp` hold at least attentionRowBlock·S elements each.
-func attentionBackwardPair<T: TensorFloat>(_ a: AttentionOperands<T>, g: UnsafePointer<T>, ldg: Int,
-                                           dq: UnsafeMutablePointer<T>, lddq: Int, dk: UnsafeMutablePointer<T>, lddk: Int,
-                                           dvOut: UnsafeMutablePointer<T>, lddv: Int,
-                                           t: Int, s: Int, d: Int, dv: Int, scale: T, causal: Bool,
-                                           p: UnsafeMutablePointer<T>, dp: UnsafeMutablePointer<T>) {
+@inlinable
+package func attentionBackwardPair<T: KernelFloat>(_ a: AttentionOperands<T>, g: UnsafePointer<T>, ldg: Int,
+                                                   dq: UnsafeMutablePointer<T>, lddq: Int, dk: UnsafeMutablePointer<T>, lddk: Int,
+                                                   dvOut: UnsafeMutablePointer<T>, lddv: Int,
+                                                   t: Int, s: Int, d: Int, dv: Int, scale: T, causal: Bool,
+                                                   p: UnsafeMutablePointer<T>, dp: UnsafeMutablePointer<T>) {
     var r0 = 0
     while r0 < t {
         let r1 = Swift.min(t, r0 + attentionRowBlock), rows = r1 - r0
@@ -92,8 +99,8 @@ func attentionBackwardPair<T: TensorFloat>(_ a: AttentionOperands<T>, g: UnsafeP
 
 /// Softmax of scale·r[0..<count] in place, zeros in r[count..<width]; returns the log-sum-exp of
 /// the scaled row (−∞ and all zeros when count = 0).
-@inline(__always)
-func softmaxRowInPlace<T: TensorFloat>(_ r: UnsafeMutablePointer<T>, count: Int, width: Int, scale: T) -> T {
+@inlinable @inline(__always)
+package func softmaxRowInPlace<T: KernelFloat>(_ r: UnsafeMutablePointer<T>, count: Int, width: Int, scale: T) -> T {
     if count < width { (r + count).update(repeating: 0, count: width - count) }
     if count == 0 { return -T.infinity }
     if T.self == Float.self {
@@ -147,8 +154,8 @@ func softmaxRowInPlace<T: TensorFloat>(_ r: UnsafeMutablePointer<T>, count: Int,
 }
 
 /// exp(scale·r − lse) in place over r[0..<count], zeros after (up to width).
-@inline(__always)
-func probabilitiesRowInPlace<T: TensorFloat>(_ r: UnsafeMutablePointer<T>, count: Int, width: Int, scale: T, lse: T) {
+@inlinable @inline(__always)
+package func probabilitiesRowInPlace<T: KernelFloat>(_ r: UnsafeMutablePointer<T>, count: Int, width: Int, scale: T, lse: T) {
     if count < width { (r + count).update(repeating: 0, count: width - count) }
     if count == 0 || lse == -T.infinity { r.update(repeating: 0, count: count); return }
     if T.self == Float.self {
@@ -161,8 +168,8 @@ func probabilitiesRowInPlace<T: TensorFloat>(_ r: UnsafeMutablePointer<T>, count
 }
 
 /// dp ← p ⊙ (dp − rowDot) · scale over `count` entries.
-@inline(__always)
-func softmaxBackwardRow<T: TensorFloat>(_ p: UnsafePointer<T>, _ dp: UnsafeMutablePointer<T>, count: Int, rowDot: T, scale: T) {
+@inlinable @inline(__always)
+package func softmaxBackwardRow<T: KernelFloat>(_ p: UnsafePointer<T>, _ dp: UnsafeMutablePointer<T>, count: Int, rowDot: T, scale: T) {
     if T.self == Float.self {
         let pf = UnsafeRawPointer(p), df = UnsafeMutableRawPointer(dp)
         let (rd, sc) = (Float(rowDot), Float(scale))
@@ -181,8 +188,9 @@ func softmaxBackwardRow<T: TensorFloat>(_ p: UnsafePointer<T>, _ dp: UnsafeMutab
 
 /// Runs `body(pair, scratch)` for every pair, split across the pool in a few chunks, each with its
 /// own scratch of `scratchCount` elements.
-func forEachAttentionPair<T: TensorFloat>(_ pairs: Int, scratchCount: Int, _ type: T.Type,
-                                          _ body: (Int, UnsafeMutablePointer<T>) -> Void) {
+@inlinable
+package func forEachAttentionPair<T: KernelFloat>(_ pairs: Int, scratchCount: Int, _ type: T.Type,
+                                                  _ body: (Int, UnsafeMutablePointer<T>) -> Void) {
     let threads = ThreadPool.shared.threadCount
     let chunks = threads <= 1 ? 1 : Swift.min(pairs, threads * 4)
     let size = (pairs + chunks - 1) / Swift.max(chunks, 1)

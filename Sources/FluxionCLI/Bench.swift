@@ -54,6 +54,7 @@ enum BenchWorkloads {
         "charlstm": { _, s in ("steps/s", charlstm(seconds: s)) },
         "gpt": { _, s in ("steps/s", gpt(seconds: s)) },
         "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
+        "selective-scan": { _, s in ("steps/s", selectiveScan(seconds: s)) },
     ]
     static var names: [String] { (all.keys + ["checkpoint"]).sorted() }
 

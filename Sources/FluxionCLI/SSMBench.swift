@@ -1,0 +1,28 @@
+import Fluxion
+import Foundation
+
+// The state-space benchmark workloads (`fluxion bench selective-scan`); the PyTorch twins are in
+// Tools/bench_ssm_torch.py, documented in BENCHMARKS.md.
+extension BenchWorkloads {
+    /// Mamba's selective scan alone: B 4, L 1024, D 256, N 16, with z, D, delta bias and softplus;
+    /// forward and backward of ⟨y, r⟩ with gradients for every input (`Tensor.selectiveScan`).
+    /// ≈ 4·1024·256·16 states × (forward, recomputation, reverse) per step.
+    static func selectiveScan(seconds: Double) -> Double {
+        var rng = SeededGenerator(seed: 0)
+        let (b, l, d, n) = (4, 1024, 256, 16)
+        let u = Tensor.randomNormal(shape: [b, l, d], using: &rng)
+        let delta = Tensor.randomNormal(shape: [b, l, d], standardDeviation: 0.5, using: &rng)
+        let z = Tensor.randomNormal(shape: [b, l, d], using: &rng)
+        let a = -Tensor.randomUniform(shape: [d, n], low: 0.5, high: 2, using: &rng)
+        let bm = Tensor.randomNormal(shape: [b, l, n], using: &rng), cm = Tensor.randomNormal(shape: [b, l, n], using: &rng)
+        let dv = Tensor.randomNormal(shape: [d], using: &rng), bias = Tensor.randomNormal(shape: [d], standardDeviation: 0.3, using: &rng)
+        let r = Tensor.randomNormal(shape: [b, l, d], using: &rng)
+        return timed(seconds) {
+            _ = gradient(at: [u, delta, a, bm, cm, dv, z, bias]) { x in
+                let (y, _) = Tensor.selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6],
+                                                  deltaBias: x[7], softplus: true)
+                return (y * r).sum()
+            }
+        }
+    }
+}

@@ -10,16 +10,25 @@ extension BenchWorkloads {
     /// The library's `diffusionLoss`. ≈ 0.81 GFLOP per step (as rectflow2d).
     static func ddpm2d(seconds: Double) -> Double {
         var rng = SeededGenerator(seed: 0)
-        var net = TimeConditionedMLP(dimension: 2, hiddenSizes: [256, 256, 256], activation: .silu, using: &rng)
-        var optimizer = Adam(learningRate: 1e-3)
+        let net = TimeConditionedMLP(dimension: 2, hiddenSizes: [256, 256, 256], activation: .silu, using: &rng)
         let schedule = NoiseSchedule(kind: .linear, stepCount: 1000)
-        let batch = 1024
+        return timedMoonsTraining(net, batch: 1024, seconds: seconds, rng: &rng) { net, x0, r in
+            diffusionLoss(net, data: x0, schedule: schedule, using: &r)
+        }
+    }
+
+    /// Times Adam (lr 1e-3) steps of `loss` on cycling two-moons batches of `batch` points; each
+    /// step's loss draws from its own split of `rng`.
+    static func timedMoonsTraining<M: ParameterTree>(_ model: M, batch: Int, seconds: Double, rng: inout SeededGenerator,
+                                                     loss: (M, Tensor, inout SeededGenerator) -> Tensor) -> Double {
+        var model = model, optimizer = Adam(learningRate: 1e-3)
         let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
+        var base = rng
         return timed(seconds) {
-            let x0 = next()
-            var r = rng.split()
-            let g = gradient(at: net) { net in diffusionLoss(net, data: x0, schedule: schedule, using: &r) }
-            optimizer.update(&net, along: g)
+            let x = next()
+            var r = base.split()
+            let g = gradient(at: model) { m in loss(m, x, &r) }
+            optimizer.update(&model, along: g)
         }
     }
 
@@ -30,16 +39,10 @@ extension BenchWorkloads {
     /// The library's `ContinuousNormalizingFlow`.
     static func cnf2d(seconds: Double) -> Double {
         var rng = SeededGenerator(seed: 0)
-        var cnf = ContinuousNormalizingFlow(model: TimeConditionedMLP(dimension: 2, hiddenSizes: [64, 64, 64], activation: .tanh, using: &rng))
-        var optimizer = Adam(learningRate: 1e-3)
+        let cnf = ContinuousNormalizingFlow(model: TimeConditionedMLP(dimension: 2, hiddenSizes: [64, 64, 64], activation: .tanh, using: &rng))
         let solver = ODESolver(method: .rk4, steps: 4)
-        let batch = 256
-        let next = cyclingBatches(Toy2D.twoMoons(count: batch * 64, using: &rng), batch: batch)
-        return timed(seconds) {
-            let x = next()
-            var r = rng.split()
-            let g = gradient(at: cnf) { cnf in try! cnf.negativeLogLikelihood(x, solver: solver, using: &r) }
-            optimizer.update(&cnf, along: g)
+        return timedMoonsTraining(cnf, batch: 256, seconds: seconds, rng: &rng) { cnf, x, r in
+            try! cnf.negativeLogLikelihood(x, solver: solver, using: &r)
         }
     }
 }

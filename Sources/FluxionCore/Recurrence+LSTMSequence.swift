@@ -21,7 +21,7 @@ extension Tensor {
         precondition(x.rank == 3 && wih.rank == 2 && whh.rank == 2 && whh.shape[0] == 4 * whh.shape[1]
                      && wih.shape == [whh.shape[0], x.shape[2]],
                      "lstmSequence: input \(x.shape), input weight \(wih.shape) and recurrent weight \(whh.shape) must be [B, T, I], [4H, I] and [4H, H]")
-        let (batch, steps, inputs, n) = (x.shape[0], x.shape[1], x.shape[2], whh.shape[1])
+        let (batch, steps, n) = (x.shape[0], x.shape[1], whh.shape[1])
         if let bias { precondition(bias.shape == [4 * n], "lstmSequence: bias \(bias.shape) must be [\(4 * n)]") }
         precondition(h0.shape == [batch, n] && c0.shape == [batch, n], "lstmSequence: initial states \(h0.shape), \(c0.shape) must be [\(batch), \(n)]")
         precondition(Set([x.dtype, wih.dtype, whh.dtype, h0.dtype, c0.dtype] + (bias.map { [$0.dtype] } ?? [])).count == 1 && x.dtype.isFloatingPoint,

@@ -7,9 +7,9 @@ import Foundation
 @usableFromInline package typealias Float8 = SIMD8<Float>
 
 @inlinable @inline(__always)
-@usableFromInline func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
+func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
 @inlinable @inline(__always)
-@usableFromInline func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
+func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
 
 /// eˣ on 8 lanes: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by a degree-6 polynomial, 2ⁿ by exponent bits.
 /// Overflows to +∞ above 88.72; underflows to 0 below −87.33 (no denormals).

@@ -122,7 +122,7 @@ final class CommandLineTests: XCTestCase {
         }
         // A rejected option leaves no run folder behind (every failing `train` above would have
         // written to runs/MODEL-DATA).
-        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/runs"), "a failed train left \(folder)/runs")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/runs"), "a failed train left \(folder!)/runs")
     }
 
     /// The suite's small version of Tools/crash_test.py: SIGKILL at random instants (a checkpoint

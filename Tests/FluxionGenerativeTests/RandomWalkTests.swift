@@ -52,7 +52,10 @@ final class RandomWalkTests: XCTestCase {
         XCTAssertEqual(u[0], 1)
         XCTAssertEqual(u[10], 0.176197, accuracy: 5e-7, "u₂₀")
         XCTAssertEqual(u[10], binomial(20, 10) / pow(4, 10), accuracy: 1e-15)
-        XCTAssertEqual(1 / (Double.pi * 10).squareRoot(), 0.17841, accuracy: 5e-6, "the approximation 1/√(πn)")
+        for m in [10, 50, 100] {  // u_{2m} ≈ 1/√(πm), to relative order 1/(8m)
+            XCTAssertEqual(u[m] * (Double.pi * Double(m)).squareRoot(), 1 - 1 / (8 * Double(m)), accuracy: 1 / Double(m * m),
+                           "u_{2m}·√(πm) at m = \(m)")
+        }
         let f = walk.firstReturnProbabilities(count: 200)
         XCTAssertEqual(f[1], 0.5, accuracy: 1e-15, "f₂")
         XCTAssertEqual(f[2], 0.125, accuracy: 1e-15, "f₄")

@@ -85,7 +85,7 @@ XCTAssertEqual(try SafeTensors.read("model.safetensors").names.first, "layers.0.
     }
 
     func testReadmeStateSpaceBuildingBlocks() throws {
-#sourceLocation(file: "README.md", line: 212)
+#sourceLocation(file: "README.md", line: 214)
 var gen = SeededGenerator(seed: 0)
 let u = Tensor.randomNormal(shape: [2, 16, 4], using: &gen)                 // [B, L, D]
 let decay = -Tensor.randomUniform(shape: [4, 8], low: 0.5, high: 2, using: &gen)  // A [D, N]
@@ -94,13 +94,13 @@ let (y, state) = Tensor.selectiveScan(u, delta: u * 0.1, A: decay, B: bc, C: bc,
 let kernel = Tensor.ones(shape: [4, 16])                                    // K [H, L]: running sums
 let sums = Tensor.causalConvolution(u, kernel: kernel)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 220)
+#sourceLocation(file: "README.md", line: 222)
 XCTAssertEqual(y.shape, [2, 16, 4])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 221)
+#sourceLocation(file: "README.md", line: 223)
 XCTAssertEqual(state.shape, [2, 4, 8])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 222)
+#sourceLocation(file: "README.md", line: 224)
 XCTAssertTrue((sums.sliced(axis: 1, 15..<16).reshaped(to: [2, 4]) - u.sum(axis: 1)).abs().max().item < 1e-4)
 #sourceLocation()
     }

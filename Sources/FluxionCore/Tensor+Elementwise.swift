@@ -41,7 +41,7 @@ extension Tensor {
     /// a · b; the Swift scalar is weak (NOTE(8)).
     public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) * b }
     /// a / b; the Swift scalar is weak (NOTE(8)).
-    public static func / (a: Tensor, b: Double) -> Tensor { a / a.scalarLike(b) }
+    public static func / (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(1 / b) }
     /// a / b; the Swift scalar is weak (NOTE(8)).
     public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
     /// a + b; the Swift integer is a weak scalar (NOTE(8)).
@@ -57,7 +57,7 @@ extension Tensor {
     /// a · b; the Swift integer is a weak scalar (NOTE(8)).
     public static func * <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) * b }
     /// a / b; the Swift integer is a weak scalar (NOTE(8)).
-    public static func / <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a / a.scalarLike(Double(b)) }
+    public static func / <I: BinaryInteger>(a: Tensor, b: I) -> Tensor { a * a.scalarLike(1 / Double(b)) }
     /// a / b; the Swift integer is a weak scalar (NOTE(8)).
     public static func / <I: BinaryInteger>(a: I, b: Tensor) -> Tensor { b.scalarLike(Double(a)) / b }
     /// a = a + b.

@@ -198,7 +198,9 @@ extension Tensor {
         }
         return FusedKernel(outputs: [y, last], pullback: { gs in
             let gy = gs[0]?.detached, gLast = gs[1]?.detached
-            let gu = Tensor.zeros(shape: [b, l, d]), gd = Tensor.zeros(shape: [b, l, d]), gh0 = Tensor.zeros(shape: [b, d, n])
+            // ∂u, ∂δ and ∂h₀ are written whole by the reverse pass; the partials accumulate from zero.
+            let gu = Tensor(uninitializedShape: [b, l, d], dtype: .float32), gd = Tensor(uninitializedShape: [b, l, d], dtype: .float32)
+            let gh0 = Tensor(uninitializedShape: [b, d, n], dtype: .float32)
             let items = b * scan.groups
             let gB = Tensor.zeros(shape: [items, l, n]), gC = Tensor.zeros(shape: [items, l, n])
             let gAT = Tensor.zeros(shape: [items, n, d])

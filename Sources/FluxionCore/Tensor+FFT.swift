@@ -36,8 +36,9 @@ extension Tensor {
             withUnsafeBufferPointer(as: T.self) { px in re.withUnsafeMutableBufferPointer(as: T.self) { pr in
                 im.withUnsafeMutableBufferPointer(as: T.self) { pi in
                     let (x, r, i) = (px.baseAddress!, pr.baseAddress!, pi.baseAddress!)
+                    let plan = FFTPlan<T>(count: n)
                     parallelRanges(rows, grain: Swift.max(1, parallelGrain / Swift.max(8 * n, 1))) { s, e in
-                        for row in s..<e { FFT.real(x + row * n, count: n, re: r + row * bins, im: i + row * bins) }
+                        for row in s..<e { FFT.real(x + row * n, plan: plan, re: r + row * bins, im: i + row * bins) }
                     }
                 } } }
         }
@@ -59,8 +60,9 @@ extension Tensor {
             x.real.withUnsafeBufferPointer(as: T.self) { pr in x.imaginary.withUnsafeBufferPointer(as: T.self) { pi in
                 y.withUnsafeMutableBufferPointer(as: T.self) { py in
                     let (r, i, o) = (pr.baseAddress!, pi.baseAddress!, py.baseAddress!)
+                    let plan = FFTPlan<T>(count: n)
                     parallelRanges(rows, grain: Swift.max(1, parallelGrain / Swift.max(8 * n, 1))) { s, e in
-                        for row in s..<e { FFT.inverseReal(re: r + row * bins, im: i + row * bins, count: n, o + row * n) }
+                        for row in s..<e { FFT.inverseReal(re: r + row * bins, im: i + row * bins, plan: plan, o + row * n) }
                     }
                 } } }
         }

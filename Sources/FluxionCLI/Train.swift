@@ -48,8 +48,8 @@ struct Train: ParsableCommand {
         @Option(help: "Sequence length of the task (task default when omitted).") var length: Int?
         @Option(help: "Text file for --task chars.") var text: String?
         @Option(help: "Embedding width.") var width: Int?
-        @Option(name: .customLong("state-size"), help: "Recurrent state size (rnn, lstm, gru; default 128).") var stateSize: Int?
-        @Option(name: .customLong("blocks"), help: "Recurrent layers (default 1) or Transformer blocks (default 2).") var blocks: Int?
+        @Option(name: .customLong("state-size"), help: "State size (rnn, lstm, gru: default 128; mamba: N, 16; s4d: N, 64).") var stateSize: Int?
+        @Option(name: .customLong("blocks"), help: "Recurrent layers (default 1), or Transformer, Mamba or S4D blocks (default 2).") var blocks: Int?
         @Option(help: "Attention heads (transformer; default 4).") var heads: Int?
     }
 
@@ -143,10 +143,10 @@ struct Train: ParsableCommand {
             if let v = s.length { options["length"] = String(v) }
             if let v = s.text { options["text"] = URL(fileURLWithPath: v).standardizedFileURL.path }
             if let v = s.width { options["width"] = String(v) }
-            if let v = s.stateSize { options["hidden"] = String(v) }
+            if let v = s.stateSize { options[["mamba", "s4d"].contains(model!) ? "state" : "hidden"] = String(v) }
             if let v = s.blocks { options["layers"] = String(v) }
             if let v = s.heads { options["heads"] = String(v) }
-            (steps, batchSize, learningRate) = (2000, 64, model == "transformer" ? 1e-3 : 2e-3)
+            (steps, batchSize, learningRate) = (2000, 64, ["rnn", "lstm", "gru"].contains(model!) ? 2e-3 : 1e-3)
         } else {
             let g = generative
             data = g.data!

@@ -46,6 +46,9 @@ public protocol RunModel: ParameterTree {
     func evaluate(_ test: RunBatch, data: RunDataset, using rng: inout SeededGenerator) throws -> [(name: String, value: Double)]
     /// log p(x) per sample [N] when the model has a tractable density (heat maps); nil otherwise.
     func logDensity(_ x: Tensor) -> Tensor?
+    /// The run's optimiser (fresh; a resumed run loads its moments into it). Default: Adam at the
+    /// run's learning rate, no weight decay.
+    func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam
 }
 
 extension RunModel {
@@ -57,6 +60,8 @@ extension RunModel {
     public mutating func prepare(with batch: Tensor) {}
     /// nil: no tractable density.
     public func logDensity(_ x: Tensor) -> Tensor? { nil }
+    /// Adam at `configuration.learningRate`.
+    public func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam { Adam(learningRate: configuration.learningRate) }
 }
 
 /// Options of `fluxion sample` passed to `RunModel.sample`.
@@ -94,6 +99,8 @@ public enum RunModels {
         "lstm": SequenceRunModel.self,
         "gru": SequenceRunModel.self,
         "transformer": SequenceRunModel.self,
+        "mamba": SequenceRunModel.self,
+        "s4d": SequenceRunModel.self,
     ]
     /// The registered model names, sorted.
     public static var names: [String] { registry.keys.sorted() }

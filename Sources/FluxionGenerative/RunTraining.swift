@@ -112,8 +112,9 @@ public struct TrainingRun<M: RunModel> {
 
     /// Step 0 of a run whose configuration is resolved: a fresh model, Adam, generator.
     static func fresh(_ config: RunConfiguration, folder: String, data: RunDataset) throws -> TrainingRun {
-        var run = try TrainingRun(folder: folder, configuration: config, data: data, model: try M(configuration: config, data: data),
-                                  optimizer: Adam(learningRate: config.learningRate),
+        let model = try M(configuration: config, data: data)
+        var run = try TrainingRun(folder: folder, configuration: config, data: data, model: model,
+                                  optimizer: try model.makeOptimizer(config),
                                   state: RunState(step: 0, generator: SeededGenerator(seed: config.seed &+ 1), batches: nil, elapsedSeconds: 0),
                                   metrics: [], bestModel: nil)
         var probe = run.state.batches
@@ -182,7 +183,7 @@ public struct TrainingRun<M: RunModel> {
         }
         var model = try M(configuration: config, data: data)
         try model.load(from: tensors("model.safetensors"), path: checkpoint.path("model.safetensors"))
-        var optimizer = Adam(learningRate: config.learningRate)
+        var optimizer = try model.makeOptimizer(config)
         try optimizer.loadState(from: tensors("optimizer.safetensors"), path: checkpoint.path("optimizer.safetensors"), for: model)
         let state: RunState
         do { state = try JSONDecoder().decode(RunState.self, from: checkpoint.data("state.json")) } catch let e as FluxionError { throw e } catch {

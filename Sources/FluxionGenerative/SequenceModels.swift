@@ -170,3 +170,105 @@ public struct TransformerSequenceModel: SequenceModel {
         head.visitParameters(prefix: Self.join(prefix, "head"), body)
     }
 }
+
+/// Input encoder + pre-norm residual Mamba layers (`MambaResidualBlock`: h ← h + Mixer(RMSNorm(h)))
+/// + final RMSNorm (ε 1e-5) + linear head, as mamba_ssm's MixerModel with an untied head:
+/// outputs [B, T, outputSize]; output t sees inputs ≤ t only. The token embedding is N(0, 0.02²)
+/// and each `out_proj` is divided by √layerCount (MambaLMHeadModel's initialisation).
+public struct MambaSequenceModel: SequenceModel {
+    /// The token encoder [vocabularySize, width]; nil for float features.
+    public var embedding: Embedding?
+    /// The feature encoder featureCount → width; nil for token inputs.
+    public var inputProjection: Linear?
+    /// The residual Mamba layers.
+    public var layers: [MambaResidualBlock]
+    /// The final RMSNorm.
+    public var norm: RMSNorm
+    /// The output layer width → outputSize.
+    public var head: Linear
+
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, stateSize: Int = 16, expand: Int = 2,
+                convolutionSize: Int = 4, selective: Bool = true, outputSize: Int, using rng: inout SeededGenerator) {
+        if let v = vocabularySize {
+            embedding = Embedding(weight: Tensor.randomNormal(shape: [v, width], standardDeviation: 0.02, using: &rng))
+        } else {
+            inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
+        }
+        layers = (0..<layerCount).map { _ in
+            var mixer = MambaBlock(modelSize: width, stateSize: stateSize, convolutionSize: convolutionSize, expand: expand,
+                                   selective: selective, using: &rng)
+            mixer.outProjection.weight = mixer.outProjection.weight / Double(layerCount).squareRoot()
+            return MambaResidualBlock(mixer: mixer)
+        }
+        norm = RMSNorm(normalizedShape: [width], epsilon: 1e-5)
+        head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
+    }
+
+    /// inputs [B, T] or [B, T, featureCount] → outputs [B, T, outputSize].
+    public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        var h = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
+        for layer in layers { h = layer(h) }
+        return head(norm(h))
+    }
+
+    /// Visits `embedding.` or `input.`, then `layers.i.mixer.`, `layers.i.norm.`, `norm_f.` and `head.`.
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
+        if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }
+        layers.visitParameters(prefix: Self.join(prefix, "layers"), body)
+        norm.visitParameters(prefix: Self.join(prefix, "norm_f"), body)
+        head.visitParameters(prefix: Self.join(prefix, "head"), body)
+    }
+}
+
+/// state-spaces models/s4 example.py's `S4Model` per step: input encoder, then per layer
+/// x ← LayerNorm(x + S4D(x)) (its default post-norm, no dropout), and a linear head on every step
+/// (example.py mean-pools for classification; the tasks here score the last steps):
+/// outputs [B, T, outputSize]; S4D is causal, so output t sees inputs ≤ t only.
+public struct S4DSequenceModel: SequenceModel {
+    /// The token encoder [vocabularySize, width], N(0, 1); nil for float features.
+    public var embedding: Embedding?
+    /// The feature encoder featureCount → width (example.py's `encoder`); nil for token inputs.
+    public var inputProjection: Linear?
+    /// The S4D layers.
+    public var layers: [S4DLayer]
+    /// The LayerNorm after each residual.
+    public var norms: [LayerNorm]
+    /// The output layer width → outputSize (example.py's `decoder`).
+    public var head: Linear
+
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, stateSize: Int = 64,
+                outputSize: Int, using rng: inout SeededGenerator) {
+        if let v = vocabularySize {
+            embedding = Embedding(embeddingCount: v, embeddingSize: width, using: &rng)
+        } else {
+            inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
+        }
+        layers = (0..<layerCount).map { _ in S4DLayer(modelSize: width, stateSize: stateSize, using: &rng) }
+        norms = (0..<layerCount).map { _ in LayerNorm(normalizedShape: [width]) }
+        head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
+    }
+
+    /// inputs [B, T] or [B, T, featureCount] → outputs [B, T, outputSize].
+    public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        var h = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
+        for (layer, norm) in zip(layers, norms) { h = norm(h + layer(h)) }
+        return head(h)
+    }
+
+    /// The names of the SSM parameters (`kernel.log_dt`, `kernel.log_A_real`, `kernel.A_imag` of
+    /// each layer), which s4d.py trains at learning rate min(1e-3, lr) without weight decay.
+    public var stateSpaceParameterNames: Set<String> {
+        let suffixes = ["kernel.log_dt", "kernel.log_A_real", "kernel.A_imag"]
+        return Set(namedParameters.map(\.name).filter { name in suffixes.contains { name.hasSuffix($0) } })
+    }
+
+    /// Visits `embedding.` or `input.`, then `layers.i.`, `norms.i.` and `head.`.
+    public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
+        if embedding != nil { embedding!.visitParameters(prefix: Self.join(prefix, "embedding"), body) }
+        if inputProjection != nil { inputProjection!.visitParameters(prefix: Self.join(prefix, "input"), body) }
+        layers.visitParameters(prefix: Self.join(prefix, "layers"), body)
+        norms.visitParameters(prefix: Self.join(prefix, "norms"), body)
+        head.visitParameters(prefix: Self.join(prefix, "head"), body)
+    }
+}

@@ -1,21 +1,29 @@
 import Foundation
 import FluxionNN
 import FluxionData
+import FluxionOptim
 
-/// The sequence models as `RunModel`s: `fluxion train rnn|lstm|gru|transformer --task NAME`
+/// The sequence models as `RunModel`s: `fluxion train rnn|lstm|gru|transformer|mamba|s4d --task NAME`
 /// through the one run system (checkpoints, `--resume`, best checkpoint on the task's
 /// validation split, `eval`), and `fluxion generate RUN` for character-level runs.
 ///
 /// Options (`config.json`): `width` (embedding width, 64), `hidden` (recurrent state, 128),
 /// `layers` (recurrent layers 1, Transformer blocks 2), `heads` (Transformer, 4; must divide
-/// `width`), `clip` (gradient-norm clipping, 1), and the task's `length` (and `text` for chars).
+/// `width`), `clip` (gradient-norm clipping, 1), `state` (Mamba 16, S4D 64: the state size N),
+/// `expand` (Mamba, 2), `selective` (Mamba, true; false: Δ, B, C input-independent), and the
+/// task's `length` (and `text` for chars). S4D's SSM parameters (log Δ, log −Re A, Im A) train at
+/// min(1e-3, lr) as s4d.py registers them.
 /// The loss is cross-entropy at the scored positions (classes) or mean-squared error
 /// (regression); `evaluate` reports `loss`, `accuracy` (classes) and `test_count`.
 public struct SequenceRunModel: RunModel {
     /// The recurrent model (`rnn`, `lstm`, `gru`); nil for a Transformer run.
     public var recurrent: RecurrentSequenceModel?
-    /// The Transformer (`transformer`); nil for a recurrent run.
+    /// The Transformer (`transformer`); nil otherwise.
     public var transformer: TransformerSequenceModel?
+    /// The Mamba model (`mamba`); nil otherwise.
+    public var mamba: MambaSequenceModel?
+    /// The S4D model (`s4d`); nil otherwise.
+    public var s4d: S4DSequenceModel?
     /// How the task is scored.
     public let target: SequenceTarget
 
@@ -28,21 +36,32 @@ public struct SequenceRunModel: RunModel {
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         if recurrent != nil { recurrent!.visitParameters(prefix: prefix, body) }
         if transformer != nil { transformer!.visitParameters(prefix: prefix, body) }
+        if mamba != nil { mamba!.visitParameters(prefix: prefix, body) }
+        if s4d != nil { s4d!.visitParameters(prefix: prefix, body) }
     }
 
     /// Fills defaults (width 64, layers 1 or 2 for the Transformer, hidden 128 or heads 4, clip 1) and
     /// the task's length; throws `invalidArgument` for an unknown or inapplicable option.
     public static func resolve(_ c: inout RunConfiguration, data: RunDataset) throws {
+        let known: [String]
         c.setDefault("width", "64")
-        c.setDefault("layers", c.model == "transformer" ? "2" : "1")
-        if c.model == "transformer" { c.setDefault("heads", "4") } else { c.setDefault("hidden", "128") }
+        switch c.model {
+        case "transformer":
+            c.setDefault("layers", "2"); c.setDefault("heads", "4"); known = ["width", "layers", "heads", "clip"]
+        case "mamba":
+            c.setDefault("layers", "2"); c.setDefault("state", "16"); c.setDefault("expand", "2"); c.setDefault("selective", "true")
+            known = ["width", "layers", "state", "expand", "selective", "clip"]
+        case "s4d":
+            c.setDefault("layers", "2"); c.setDefault("state", "64"); known = ["width", "layers", "state", "clip"]
+        default:
+            c.setDefault("layers", "1"); c.setDefault("hidden", "128"); known = ["width", "hidden", "layers", "clip"]
+        }
         c.setDefault("clip", "1")
         if let task = data.task { c.options["length"] = String(task.length) }
-        for key in c.options.keys where !["width", "hidden", "layers", "heads", "clip", "length", "text", "text_sha256"].contains(key) {
-            throw FluxionError(.invalidArgument, "unknown option '\(key)' for \(c.model); known: width, hidden, layers, heads, clip")
+        for key in c.options.keys where !(known + ["length", "text", "text_sha256"]).contains(key) {
+            let hint = key == "hidden" ? " (hidden applies to rnn, lstm and gru)" : key == "heads" ? " (heads applies to the transformer)" : ""
+            throw FluxionError(.invalidArgument, "unknown option '\(key)' for \(c.model)\(hint); known: \(known.joined(separator: ", "))")
         }
-        if c.model == "transformer", c.options["hidden"] != nil { throw FluxionError(.invalidArgument, "hidden applies to rnn, lstm and gru (the Transformer's size is width)") }
-        if c.model != "transformer", c.options["heads"] != nil { throw FluxionError(.invalidArgument, "heads applies to the transformer only") }
         _ = try Self(configuration: c, data: data)
     }
 
@@ -67,15 +86,39 @@ public struct SequenceRunModel: RunModel {
             let kind: RecurrentKind = c.model == "lstm" ? .lstm : (c.model == "gru" ? .gru : .rnnTanh)
             recurrent = RecurrentSequenceModel(kind, vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width,
                                                hiddenSize: hidden, layerCount: layers, outputSize: outputs, using: &rng)
+        case "mamba":
+            let state = try c.count("state", default: 16, in: 1...1024), expand = try c.count("expand", default: 2, in: 1...16)
+            let selective: Bool
+            switch c.options["selective"] ?? "true" {
+            case "true": selective = true
+            case "false": selective = false
+            case let v: throw FluxionError(.invalidArgument, "selective must be true or false, got '\(v)'")
+            }
+            mamba = MambaSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width, layerCount: layers,
+                                       stateSize: state, expand: expand, selective: selective, outputSize: outputs, using: &rng)
+        case "s4d":
+            let state = try c.count("state", default: 64, in: 2...4096)
+            guard state % 2 == 0 else { throw FluxionError(.invalidArgument, "state must be even for s4d (N/2 complex modes), got \(state)") }
+            s4d = S4DSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width, layerCount: layers,
+                                   stateSize: state, outputSize: outputs, using: &rng)
         default:
-            throw FluxionError(.invalidArgument, "unknown sequence model '\(c.model)'; known: rnn, lstm, gru, transformer")
+            throw FluxionError(.invalidArgument, "unknown sequence model '\(c.model)'; known: rnn, lstm, gru, transformer, mamba, s4d")
         }
     }
 
     /// Outputs [B, T, outputs] for inputs [B, T] (tokens) or [B, T, F] (features).
     public func callAsFunction(_ inputs: Tensor) -> Tensor {
         if let recurrent { return recurrent(inputs) }
+        if let mamba { return mamba(inputs) }
+        if let s4d { return s4d(inputs) }
         return transformer!(inputs)
+    }
+
+    /// Adam at the run's rate; for S4D its SSM parameters in a group at min(1e-3, lr), no decay.
+    public func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam {
+        var adam = Adam(learningRate: configuration.learningRate)
+        if let s4d { adam.groups = [Adam.Group(names: s4d.stateSpaceParameterNames, learningRate: Swift.min(1e-3, configuration.learningRate))] }
+        return adam
     }
 
     /// The Transformer's context limit (nil: recurrent, unlimited).

@@ -66,7 +66,22 @@ public struct SGD: Optimizer {
 /// this optimiser with `decoupled_weight_decay=True` and λ = 1e-2, so `torch.optim.AdamW(p, lr)`
 /// is `Adam(learningRate: lr, weightDecay: 1e-2, decoupledWeightDecay: true)`; one type means one
 /// update loop and one state format (slots `exp_avg`, `exp_avg_sq`) for both.
+///
+/// `groups` are PyTorch's parameter groups: a parameter named in a group takes that group's
+/// learning rate and weight decay instead of the optimiser's (the first group naming it wins;
+/// a learning-rate schedule that sets `learningRate` does not change a group's rate).
 public struct Adam: Optimizer {
+    /// Parameters (by full name) with their own learning rate and weight decay.
+    public struct Group: Equatable, Sendable {
+        public var names: Set<String>
+        public var learningRate: Double
+        public var weightDecay: Double
+        public init(names: Set<String>, learningRate: Double, weightDecay: Double = 0) {
+            self.names = names
+            self.learningRate = learningRate
+            self.weightDecay = weightDecay
+        }
+    }
     public static let slotNames: Set<String> = ["exp_avg", "exp_avg_sq"]
     public var learningRate: Double
     public var beta1: Double
@@ -77,6 +92,8 @@ public struct Adam: Optimizer {
     public var stepCount = 0
     public var state: [String: Tensor] = [:]
     public var frozen: Set<String> = []
+    /// Parameter groups with their own rate and decay (see the type).
+    public var groups: [Group] = []
 
     public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
                 weightDecay: Double = 0, decoupledWeightDecay: Bool = false) {
@@ -94,6 +111,8 @@ public struct Adam: Optimizer {
         var m = slot("exp_avg", name, like: p), v = slot("exp_avg_sq", name, like: p)
         let t = Double(stepCount)
         let bc1 = 1 - Foundation.pow(beta1, t), bc2 = 1 - Foundation.pow(beta2, t)
+        let group = groups.first { $0.names.contains(name) }
+        let learningRate = group?.learningRate ?? self.learningRate, weightDecay = group?.weightDecay ?? self.weightDecay
         func run<T: TensorFloat>(_ type: T.Type) {
             let (b1, b2, eps) = (T(beta1), T(beta2), T(epsilon))
             let stepSize = T(learningRate / bc1), bc2Sqrt = T(bc2.squareRoot())

@@ -45,7 +45,9 @@ struct Train: ParsableCommand {
 
     struct SequenceOptions: ParsableArguments {
         @Option(help: "Sequence task: \(RunDataset.taskNames.joined(separator: ", ")).") var task: String?
-        @Option(help: "Sequence length of the task (task default when omitted).") var length: Int?
+        @Option(help: "Sequence length of the task (copying: the delay; selective-copying: the noise stretch, 256; task default when omitted).") var length: Int?
+        @Option(help: "Tokens to copy (selective-copying; default 16).") var symbols: Int?
+        @Option(help: "Vocabulary size (selective-copying, induction-heads; default 16).") var vocabulary: Int?
         @Option(help: "Text file for --task chars.") var text: String?
         @Option(help: "Embedding width.") var width: Int?
         @Option(name: .customLong("state-size"), help: "State size (rnn, lstm, gru: default 128; mamba: N, 16; s4d: N, 64).") var stateSize: Int?
@@ -105,10 +107,14 @@ struct Train: ParsableCommand {
             }
             if task == "chars" && s.text == nil { throw ValidationError("--task chars needs --text FILE") }
             if task != "chars" && s.text != nil { throw ValidationError("--text applies to --task chars only") }
-            try requirePositive([("--length", s.length), ("--width", s.width), ("--state-size", s.stateSize), ("--blocks", s.blocks), ("--heads", s.heads)])
+            if s.symbols != nil && task != "selective-copying" { throw ValidationError("--symbols applies to --task selective-copying only") }
+            if s.vocabulary != nil && !["selective-copying", "induction-heads"].contains(task) {
+                throw ValidationError("--vocabulary applies to --task selective-copying and induction-heads only")
+            }
+            try requirePositive([("--length", s.length), ("--symbols", s.symbols), ("--vocabulary", s.vocabulary), ("--width", s.width), ("--state-size", s.stateSize), ("--blocks", s.blocks), ("--heads", s.heads)])
             return task
         }
-        try reject([("--task", s.task != nil), ("--length", s.length != nil), ("--text", s.text != nil), ("--width", s.width != nil),
+        try reject([("--task", s.task != nil), ("--length", s.length != nil), ("--symbols", s.symbols != nil), ("--vocabulary", s.vocabulary != nil), ("--text", s.text != nil), ("--width", s.width != nil),
                     ("--state-size", s.stateSize != nil), ("--blocks", s.blocks != nil), ("--heads", s.heads != nil)],
                    "an option of the sequence models; \(model) takes --data and the generative options")
         guard let data = g.data else { throw ValidationError("give --data NAME (\(RunDataset.names.joined(separator: ", ")))") }
@@ -141,6 +147,8 @@ struct Train: ParsableCommand {
             let s = sequence
             data = s.task!
             if let v = s.length { options["length"] = String(v) }
+            if let v = s.symbols { options["symbols"] = String(v) }
+            if let v = s.vocabulary { options["vocabulary"] = String(v) }
             if let v = s.text { options["text"] = URL(fileURLWithPath: v).standardizedFileURL.path }
             if let v = s.width { options["width"] = String(v) }
             if let v = s.stateSize { options[["mamba", "s4d"].contains(model!) ? "state" : "hidden"] = String(v) }

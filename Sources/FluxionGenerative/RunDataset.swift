@@ -88,6 +88,18 @@ public struct RunDataset {
         return RunDataset(name: configuration.data, eventShape: [task.length], testSet: test, validationSet: validation, task: task, trainDigits: nil)
     }
 
+    /// The task options a run's `config.json` records, so that a resumed run rebuilds the same
+    /// task: `length` as `makeTask` reads it (copying: the delay; selective copying: the noise
+    /// stretch; otherwise the sequence length), and `symbols`, `vocabulary` where the task has them.
+    static func taskOptions(_ task: any SequenceTask) -> [String: String] {
+        switch task {
+        case let t as CopyingTask: return ["length": String(t.delay)]
+        case let t as SelectiveCopyingTask: return ["length": String(t.spread), "symbols": String(t.symbols), "vocabulary": String(t.vocabulary)]
+        case let t as InductionHeadsTask: return ["length": String(t.length), "vocabulary": String(t.vocabulary)]
+        default: return ["length": String(task.length)]
+        }
+    }
+
     /// The sequence task a configuration names (`data`), with its options.
     static func makeTask(_ c: RunConfiguration, requireText: Bool) throws -> any SequenceTask {
         let length = try c.options["length"].map { _ in try c.count("length", default: 0, in: 1...1 << 20) }
@@ -100,8 +112,15 @@ public struct RunDataset {
         switch c.data {
         case "copying": return CopyingTask(symbols: 10, delay: try lengthOption(default: 20, minimum: 1))
         case "adding": return AddingTask(length: try lengthOption(default: 100, minimum: 2))
-        case "selective-copying": return SelectiveCopyingTask(symbols: 4, spread: try lengthOption(default: 32, minimum: 4))
-        case "induction-heads": return InductionHeadsTask(length: try lengthOption(default: 32, minimum: 4))
+        case "selective-copying":
+            // Mamba's setting: 16 tokens to copy from a vocabulary of 16; `length` is the noise stretch.
+            let symbols = try c.count("symbols", default: 16, in: 1...4096)
+            let vocabulary = try c.count("vocabulary", default: 16, in: 4...65536)
+            let spread = try lengthOption(default: 256, minimum: 1)
+            guard spread >= symbols else { throw FluxionError(.invalidArgument, "length (\(spread)) of the selective-copying task must be at least symbols (\(symbols))") }
+            return SelectiveCopyingTask(symbols: symbols, spread: spread, vocabulary: vocabulary)
+        case "induction-heads":
+            return InductionHeadsTask(length: try lengthOption(default: 32, minimum: 4), vocabulary: try c.count("vocabulary", default: 16, in: 4...65536))
         case "digits":
             guard length == nil || length == 64 else { throw FluxionError(.invalidArgument, "the digits task has length 64 (8×8 pixels); drop length") }
             return try SequentialDigitsTask()

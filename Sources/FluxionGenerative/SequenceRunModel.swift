@@ -57,8 +57,9 @@ public struct SequenceRunModel: RunModel {
             c.setDefault("layers", "1"); c.setDefault("hidden", "128"); known = ["width", "hidden", "layers", "clip"]
         }
         c.setDefault("clip", "1")
-        if let task = data.task { c.options["length"] = String(task.length) }
-        for key in c.options.keys where !(known + ["length", "text", "text_sha256"]).contains(key) {
+        if let task = data.task { c.options.merge(RunDataset.taskOptions(task)) { _, new in new } }
+        let taskKeys = c.data == "selective-copying" ? ["symbols", "vocabulary"] : c.data == "induction-heads" ? ["vocabulary"] : []
+        for key in c.options.keys where !(known + taskKeys + ["length", "text", "text_sha256"]).contains(key) {
             let hint = key == "hidden" ? " (hidden applies to rnn, lstm and gru)" : key == "heads" ? " (heads applies to the transformer)" : ""
             throw FluxionError(.invalidArgument, "unknown option '\(key)' for \(c.model)\(hint); known: \(known.joined(separator: ", "))")
         }

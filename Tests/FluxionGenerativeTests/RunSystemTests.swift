@@ -208,4 +208,51 @@ final class RunSystemTests: XCTestCase {
         XCTAssertGreaterThan(figures["accuracy"]!, 0.25, "chance is 1/8: \(figures)")
         XCTAssertNotNil(run.state.bestStep, "the validation split picks a best checkpoint")
     }
+
+    /// config.json records the task's own parameters (copying's delay, selective copying's noise
+    /// stretch, symbols and vocabulary), so a resumed run trains on the same task.
+    func testResumedSequenceRunsKeepTheirTask() throws {
+        for (data, options, length) in [("copying", ["length": "4"], 24), ("selective-copying", ["length": "9", "symbols": "3", "vocabulary": "7"], 13),
+                                        ("induction-heads", [:], 32), ("adding", ["length": "7"], 7)] {
+            let out = folder + "/" + data
+            var run = try TrainingRun<SequenceRunModel>.start(
+                RunConfiguration(model: "mamba", data: data, steps: 2, batchSize: 4, seed: 1, checkpointEvery: 1,
+                                 options: options.merging(["width": "8", "layers": "1", "state": "4"]) { a, _ in a }), folder: out)
+            XCTAssertEqual(run.data.task!.length, length, data)
+            _ = try run.train()
+            let resumed = try TrainingRun<SequenceRunModel>.load(folder: out)
+            XCTAssertEqual(resumed.data.task!.length, length, "\(data) after resume")
+            XCTAssertEqual(resumed.configuration.options, run.configuration.options, data)
+        }
+        let sc = try TrainingRun<SequenceRunModel>.load(folder: folder + "/selective-copying")
+        XCTAssertEqual(sc.data.task!.vocabularySize, 7)
+        XCTAssertEqual(sc.data.task!.target, .classes(count: 7, positions: 3))
+        XCTAssertThrowsError(try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "mamba", data: "adding", steps: 2, options: ["symbols": "3"]), folder: folder + "/bad")) { e in
+            XCTAssertTrue("\(e)".contains("unknown option 'symbols'"), "\(e)")
+        }
+    }
+
+    /// The state-space models learn through the run system: Mamba selective copying, S4D the
+    /// adding problem (short sequences); the S4D run puts its SSM parameters in an Adam group at
+    /// min(1e-3, lr).
+    func testStateSpaceRunsLearn() throws {
+        var mamba = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "mamba", data: "selective-copying", steps: 300, batchSize: 32, learningRate: 3e-3, seed: 0, checkpointEvery: 300,
+                             options: ["length": "16", "symbols": "4", "vocabulary": "8", "width": "32"]), folder: folder + "/mamba")
+        _ = try mamba.train()
+        var rng = SeededGenerator(seed: 0)
+        let m = Dictionary(uniqueKeysWithValues: try mamba.model.evaluate(mamba.data.testSet, data: mamba.data, using: &rng).map { ($0.name, $0.value) })
+        XCTAssertGreaterThan(m["accuracy"]!, 0.9, "chance is 1/5: \(m)")
+        var s4d = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "s4d", data: "adding", steps: 600, batchSize: 32, learningRate: 1e-2, seed: 0, checkpointEvery: 600,
+                             options: ["length": "20", "width": "32", "state": "16"]), folder: folder + "/s4d")
+        XCTAssertEqual(s4d.optimizer.groups.count, 1)
+        XCTAssertEqual(s4d.optimizer.groups[0].learningRate, 1e-3)
+        XCTAssertEqual(s4d.optimizer.groups[0].names, ["layers.0.kernel.log_dt", "layers.0.kernel.log_A_real", "layers.0.kernel.A_imag",
+                                                       "layers.1.kernel.log_dt", "layers.1.kernel.log_A_real", "layers.1.kernel.A_imag"])
+        _ = try s4d.train()
+        let s = Dictionary(uniqueKeysWithValues: try s4d.model.evaluate(s4d.data.testSet, data: s4d.data, using: &rng).map { ($0.name, $0.value) })
+        XCTAssertLessThan(s["loss"]!, 0.01, "predicting the mean gives ≈ 0.167: \(s)")
+    }
 }

@@ -58,6 +58,28 @@ final class OptimizerTests: XCTestCase {
         XCTAssertNotEqual(after[2].value.scalars, before[2].value.scalars)
     }
 
+    /// A parameter group's rate and decay replace the optimiser's for its parameters only: the
+    /// first Adam step moves each weight by the rate (times sign of the gradient), and decoupled
+    /// decay shrinks only the parameters whose group has it.
+    func testParameterGroups() {
+        let (x, y) = data()
+        var rng = SeededGenerator(seed: 2)
+        var model = MLP(sizes: [2, 8, 1], using: &rng)
+        let before = model.namedParameters
+        var opt = Adam(learningRate: 1e-2, weightDecay: 0.5, decoupledWeightDecay: true)
+        opt.groups = [Adam.Group(names: ["layers.0.weight", "layers.1.bias"], learningRate: 1e-3, weightDecay: 0)]
+        let g = gradient(at: model) { meanSquaredError($0(x), y) }
+        opt.update(&model, along: g)
+        for (k, (name, after)) in model.namedParameters.enumerated() {
+            let grouped = ["layers.0.weight", "layers.1.bias"].contains(name)
+            let (rate, decay) = grouped ? (1e-3, 0.0) : (1e-2, 0.5)
+            for ((p0, p1), gi) in zip(zip(before[k].value.scalars, after.scalars), g.namedParameters[k].value.scalars) where Swift.abs(gi) > 1e-4 {
+                let expected = p0 * (1 - rate * decay) - rate * (gi > 0 ? 1 : -1)
+                XCTAssertEqual(p1, expected, accuracy: 1e-5 * rate + 1e-7, "\(name)")
+            }
+        }
+    }
+
     func testSchedules() {
         XCTAssertEqual(LearningRateSchedule.constant(0.1).rate(at: 100), 0.1)
         XCTAssertEqual(LearningRateSchedule.step(initial: 1, stepSize: 10, gamma: 0.5).rate(at: 25), 0.25)

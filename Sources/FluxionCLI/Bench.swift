@@ -55,6 +55,7 @@ enum BenchWorkloads {
         "gpt": { _, s in ("steps/s", gpt(seconds: s)) },
         "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
         "selective-scan": { _, s in ("steps/s", selectiveScan(seconds: s)) },
+        "mamba": { _, s in ("steps/s", mamba(seconds: s)) },
     ]
     static var names: [String] { (all.keys + ["checkpoint"]).sorted() }
 

@@ -2,18 +2,19 @@ import Foundation
 // Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh, erf, GELU.
 // Polynomials are Cephes' single-precision ones (≈1–2 ulp on their ranges); erf is Eigen's rational
 // approximation (odd degree-13 / even degree-8, |error| ≲ 2 ulp of 1 on [−4, 4], ±1 outside).
-// The 8-lane functions are @inlinable so that kernels in other modules inline them into their loops.
+// The 8-lane functions are @inlinable @_transparent: inlined into every loop that calls them, in this
+// module and others (@inline(__always) left exp8 an out-of-line call in the scan and softmax loops).
 
 @usableFromInline package typealias Float8 = SIMD8<Float>
 
-@inlinable @inline(__always)
+@inlinable @_transparent
 func bits(_ x: Float8) -> SIMD8<Int32> { unsafeBitCast(x, to: SIMD8<Int32>.self) }
-@inlinable @inline(__always)
+@inlinable @_transparent
 func float8(_ x: SIMD8<Int32>) -> Float8 { unsafeBitCast(x, to: Float8.self) }
 
 /// eˣ on 8 lanes: x = n·ln2 + r with |r| ≤ ln2/2, eʳ by a degree-6 polynomial, 2ⁿ by exponent bits.
 /// Overflows to +∞ above 88.72; underflows to 0 below −87.33 (no denormals).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func exp8(_ x: Float8) -> Float8 {
     let hi: Float = 88.7228, lo: Float = -87.3365
     // (`clamped(lowerBound:upperBound:)` goes through unspecialised generic code: select instead.)
@@ -42,12 +43,12 @@ package func exp8(_ x: Float8) -> Float8 {
 }
 
 /// 1 / (1 + e⁻ˣ) on 8 lanes (e⁻ˣ overflowing to ∞ gives exactly 0).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func sigmoid8(_ x: Float8) -> Float8 { 1 / (1 + exp8(-x)) }
 
 /// tanh on 8 lanes: an odd polynomial for |x| < 0.625 (no cancellation near 0), else
 /// sign(x)·(1 − 2/(e^{2|x|} + 1)).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func tanh8(_ x: Float8) -> Float8 {
     let a = x.replacing(with: -x, where: x .< 0)
     let big = 1 - 2 / (exp8(2 * a) + 1)
@@ -64,7 +65,7 @@ package func tanh8(_ x: Float8) -> Float8 {
 }
 
 /// erf on 8 lanes: p(x)/q(x) with x clamped to [−4, 4] (erf is ±1 in Float beyond).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func erf8(_ a: Float8) -> Float8 {
     var x = a.replacing(with: 4, where: a .> 4)
     x.replace(with: -4, where: x .< -4)
@@ -86,17 +87,17 @@ package func erf8(_ a: Float8) -> Float8 {
 }
 
 /// GELU x·Φ(x) = ½x(1 + erf(x/√2)) on 8 lanes.
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func gelu8(_ x: Float8) -> Float8 { 0.5 * x * (1 + erf8(x * 0.707_106_781_186_547_5)) }
 
 /// GELU′(x) = Φ(x) + x·φ(x) on 8 lanes (φ the standard normal density).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func geluDerivative8(_ x: Float8) -> Float8 {
     0.5 * (1 + erf8(x * 0.707_106_781_186_547_5)) + x * 0.398_942_280_401_432_7 * exp8(-0.5 * x * x)
 }
 
 /// Applies an 8-lane function to `n` floats (scalar tail through a padded vector).
-@inlinable @inline(__always)
+@inlinable @_transparent
 package func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
     var i = 0
     while i + 8 <= n {

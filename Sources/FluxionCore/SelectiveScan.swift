@@ -4,11 +4,12 @@
 //   δ_t = softplus(Δ_t + bias) (or Δ_t + bias),  Ā_t = exp(δ_t A_{dn}),  B̄_t u_t = δ_t u_t B_{tn}
 //   h_t = Ā_t h_{t−1} + B̄_t u_t,   y_t = Σ_n C_{tn} h_{tn} + D_d u_t,   out_t = y_t · silu(z_t)
 //
-// The bias, softplus, the skip D·u and the gate are ordinary primitives around one fused
-// primitive, the scan proper (u, δ, A, B, C, h₀) ↦ (Σ_n C h, h at each row's length) (NOTE(6)):
-// its reference is the loop over time in Tensor operations (every order, forward mode, Float64);
-// its Float32 kernel (SelectiveScan+Kernel.swift) runs sequentially in time with 8 channels per
-// SIMD vector and keeps only every 64th state for the reverse pass.
+// The whole scan is one fused primitive (u, Δ, A, B, C, h₀, D, z, bias) ↦ (y, h at each row's
+// length) (NOTE(6)): its reference is the bias, softplus, skip and gate as Tensor operations around
+// the loop over time (`selectiveScanReference`; every order, forward mode, Float64); its Float32
+// kernel (FluxionKernels/SelectiveScan.swift) runs sequentially in time with 8 channels per SIMD
+// vector, computes δ, the skip and the gate on the fly and keeps only every 64th state for the
+// reverse pass: no [B, L, D] intermediate besides y (and no [B, L, D, N] buffer at all).
 
 extension Tensor {
     /// The selective scan of Mamba (`selective_scan_ref` semantics, batch-first) (NOTE(9)).
@@ -34,18 +35,24 @@ extension Tensor {
             precondition(lengths.count == b && lengths.allSatisfy { $0 >= 1 && $0 <= l },
                          "selectiveScan: lengths \(lengths) must give \(b) values in 1…\(l)")
         }
-        var dt = deltaBias.map { delta + $0 } ?? delta
-        if softplus { dt = dt.softplus() }
         let h0 = initialState ?? Tensor.zeros(shape: [b, d, n], dtype: u.dtype)
         let ends = lengths ?? [Int](repeating: l, count: b)
-        let scanned = fusedPrimitive([u, dt, A, B, C, h0], kernelSupports: u.dtype == .float32, reference: { xs in
-            let r = selectiveScanReference(xs[0], delta: xs[1], A: xs[2], B: xs[3], C: xs[4], initialState: xs[5], lengths: ends)
-            return [r.y, r.lastState]
-        }) { selectiveScanKernel(u, delta: dt, A: A, B: B, C: C, initialState: h0, lengths: ends) }
-        var y = scanned[0]
-        if let D { y = y + u * D }
-        if let z { y = y * z.silu() }
-        return (y, scanned[1])
+        // One fused primitive over the whole scan, bias, softplus, skip and gate included; the
+        // optional tensors follow the six fixed inputs in the order D, z, bias.
+        let optional = [D, z, deltaBias]
+        let inputs = [u, delta, A, B, C, h0] + optional.compactMap { $0 }
+        let scanned = fusedPrimitive(inputs, kernelSupports: u.dtype == .float32, reference: { xs in
+            var rest = xs[6...].makeIterator()
+            let (dv, zv, bias) = (D.map { _ in rest.next()! }, z.map { _ in rest.next()! }, deltaBias.map { _ in rest.next()! })
+            var dt = bias.map { xs[1] + $0 } ?? xs[1]
+            if softplus { dt = dt.softplus() }
+            let r = selectiveScanReference(xs[0], delta: dt, A: xs[2], B: xs[3], C: xs[4], initialState: xs[5], lengths: ends)
+            var y = r.y
+            if let dv { y = y + xs[0] * dv }
+            if let zv { y = y * zv.silu() }
+            return [y, r.lastState]
+        }) { selectiveScanKernel(u, delta: delta, A: A, B: B, C: C, initialState: h0, D: D, z: z, deltaBias: deltaBias, softplus: softplus, lengths: ends) }
+        return (scanned[0], scanned[1])
     }
 
     /// The scan proper as a loop over time in Tensor operations (the fused scan's reference):

@@ -129,8 +129,7 @@ extension Tensor {
     }
     /// log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): stable for large |x|.
     public func softplus() -> Tensor {
-        Rules.softplus(self, mapRaw({ Swift.max($0, 0) + Float.log1p(Float.exp(-Swift.abs($0))) },
-                                    { Swift.max($0, 0) + Double.log1p(Double.exp(-Swift.abs($0))) }, "softplus"))
+        Rules.softplus(self, mapVectorized(VectorMath.softplus, { Swift.max($0, 0) + Double.log1p(Double.exp(-Swift.abs($0))) }, "softplus"))
     }
     /// max(x, 0), elementwise.
     public func relu() -> Tensor { Rules.relu(self, mapRaw({ Swift.max($0, 0) }, { Swift.max($0, 0) }, "relu")) }

@@ -42,6 +42,43 @@ package func exp8(_ x: Float8) -> Float8 {
     return y
 }
 
+/// ln x on 8 lanes for x > 0 (Cephes' logf: x = m·2ᵉ with m ∈ [√½, √2), ln m by a degree-8
+/// polynomial in m − 1). x ≤ 0 or NaN lanes are not handled (callers pass x ≥ 1).
+@inlinable @_transparent
+package func log8(_ x: Float8) -> Float8 {
+    let xb = bits(x)
+    // The biased exponent k ∈ 0…255 as a float: the bits of 2²³ + k, minus 2²³ (no int→float conversion,
+    // which goes through unspecialised generic code for SIMD vectors).
+    var e = float8(((xb &>> 23) & 0xff) | 0x4b00_0000) - (8_388_608 + 126)
+    var m = float8((xb & 0x007f_ffff) | 0x3f00_0000)                      // [0.5, 1)
+    let small = m .< 0.707_106_781
+    e.replace(with: e - 1, where: small)
+    m = m.replacing(with: m + m, where: small) - 1
+    let z = m * m
+    var p = Float8(repeating: 7.037_683_629_2e-2)
+    p = p * m - 1.151_461_031_0e-1
+    p = p * m + 1.167_699_874_0e-1
+    p = p * m - 1.242_014_084_6e-1
+    p = p * m + 1.424_932_278_7e-1
+    p = p * m - 1.666_805_766_5e-1
+    p = p * m + 2.000_071_476_5e-1
+    p = p * m - 2.499_999_399_3e-1
+    p = p * m + 3.333_333_117_4e-1
+    var y = m * z * p - 2.121_944_40e-4 * e - 0.5 * z
+    y = m + y + 0.693_359_375 * e
+    return y
+}
+
+/// softplus x = ln(1 + eˣ) = max(x, 0) + ln(1 + e^{−|x|}) on 8 lanes; ln(1 + t) as
+/// ln(u)·t/(u − 1) with u = 1 + t (exact to rounding even where 1 + t rounds to 1).
+@inlinable @_transparent
+package func softplus8(_ x: Float8) -> Float8 {
+    let t = exp8(x.replacing(with: -x, where: x .> 0))                     // e^{−|x|} ∈ (0, 1]
+    let u = 1 + t
+    let l = (log8(u) * (t / (u - 1))).replacing(with: t, where: u .== 1)
+    return x.replacing(with: 0, where: x .< 0) + l
+}
+
 /// 1 / (1 + e⁻ˣ) on 8 lanes (e⁻ˣ overflowing to ∞ gives exactly 0).
 @inlinable @_transparent
 package func sigmoid8(_ x: Float8) -> Float8 { 1 / (1 + exp8(-x)) }
@@ -117,6 +154,7 @@ package func map8(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
 package enum VectorMath {
     package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, exp8) }
     package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, sigmoid8) }
+    package static func softplus(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, softplus8) }
     package static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { $0 * sigmoid8($0) } }
     /// y = x·σ(x), also writing σ(x) to `s` (kept for the backward pass).
     package static func silu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, sigmoid s: UnsafeMutablePointer<Float>, _ n: Int) {

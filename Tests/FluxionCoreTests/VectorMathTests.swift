@@ -25,6 +25,11 @@ final class VectorMathTests: XCTestCase {
         check("tanh", { $0.tanh() }, Foundation.tanh, range: -8...8, tolerance: 6e-7)
         check("tanh near 0", { $0.tanh() }, Foundation.tanh, range: -1e-3...1e-3, tolerance: 4e-7)
     }
+    func testSoftplus() {
+        check("softplus", { $0.softplus() }, { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, range: -90...90, tolerance: 6e-7)
+        check("softplus near 0", { $0.softplus() }, { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, range: -1...1, tolerance: 6e-7)
+        check("softplus far left", { $0.softplus() }, { Foundation.log1p(Foundation.exp($0)) }, range: -87...(-15), tolerance: 6e-7)
+    }
     func testSiLU() { check("silu", { $0.silu() }, { $0 / (1 + Foundation.exp(-$0)) }, range: -20...20, tolerance: 6e-7) }
 
     func testSiLUDerivative() {

@@ -13,14 +13,15 @@ import Foundation
 //
 // Woodbury on the rank-one term with r_xy = Δ Σ_n x_n y_n / (z − Δλ_n) (a Cauchy kernel) gives
 // Ĝ = (2/(1 + ω)) (r_CB − r_CP r_QB / (1 + r_QP)), Q = P̄, and K = irfft(Ĝ) (length L). At ω = −1
-// (ℓ = L/2) z is infinite and 1 + ω is zero; state-spaces evaluates them in floating point. Here
-// both are scaled out: with a = 1 − ω, b = (1 + ω)/2, r = b·s for s_xy = Δ Σ x y / (a − bΔλ), so
+// (ℓ = L/2) z is infinite and 1 + ω is zero, so both are scaled out: with a = 1 − ω and
+// b = (1 + ω)/2, r = b·s for s_xy = Δ Σ x y / (a − bΔλ), so
 //
 //     Ĝ = s_CB − b s_CP s_QB / (1 + b s_QP),
 //
 // finite everywhere (at ω = −1 it is s_CB = Δ Σ C B / 2 exactly). The kernel is made at the
 // layer's `kernelLength` (a power of two, state-spaces' `l_kernel`) and cut to the input length,
-// so C̃ keeps its meaning whatever L ≤ kernelLength the layer is called with.
+// so C̃ keeps its meaning whatever L ≤ kernelLength the layer is called with (state-spaces doubles
+// `l_kernel`, converting C̃, when a longer input comes; here a longer input is refused).
 //
 // The recurrent form works in real coordinates: a half state x ∈ ℂ^{N/2} is [Re x; Im x] ∈ ℝ^N, on
 // which A acts as the real matrix [[Re Λ, −Im Λ], [Im Λ, Re Λ]] − 2 p pᵀ with p = [Re P; Im P]
@@ -41,7 +42,7 @@ import Foundation
 /// [H, N/2], `kernel.A_imag` [H, N/2], `output_linear.0.weight` [2H, H, 1], `output_linear.0.bias`
 /// [2H]. Initialisation: the LegS NPLR form (`HiPPO.nplr`: Λ, P̃ = V*P, B̃ = V*B, unclipped) in
 /// every channel, log Δ ~ U(log 1e-3, log 1e-1), C̃ ~ CN(0, 1) drawn directly (state-spaces draws C
-/// and converts it to C̃ on the first call), D ~ N(0, 1), the 1×1 convolution U(±1/√H).
+/// and converts it to C̃ at `l_max` on its first forward), D ~ N(0, 1), the 1×1 convolution U(±1/√H).
 public struct S4Layer: Layer {
     public var D: Tensor
     public var C: Tensor

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import FluxionNN
+import FluxionOptim
 import _FluxionTestSupport
 
 /// S4 (DPLR) in Float64: the generating-function kernel against the direct C̄ Āᵏ B̄ of the LegS
@@ -90,5 +91,22 @@ final class S4Tests: XCTestCase {
             return l(xs[0]).squared().sum()
         }, at: [u, layer.C, layer.logDt, layer.B, layer.P, layer.invAReal, layer.AImag, layer.D], label: "S4Layer")
         XCTAssertEqual(failures, [])
+    }
+
+    /// The layer trains (Float32, Adam 1e-2, 150 steps): a half-amplitude copy of the input delayed
+    /// by 5 steps, L = 64 (measured MSE 0.255 → 0.156).
+    func testLearnsADelayedCopy() {
+        var rng = SeededGenerator(seed: 6)
+        var layer = S4Layer(modelSize: 4, stateSize: 16, kernelLength: 64, using: &rng)
+        let x = Tensor.randomNormal(shape: [16, 64, 4], using: &rng)
+        let target = Tensor.concatenate([Tensor.zeros(shape: [16, 5, 4]), x.sliced(axis: 1, 0..<59)], axis: 1) * 0.5
+        var optimizer = Adam(learningRate: 1e-2)
+        var losses: [Double] = []
+        for _ in 0..<150 {
+            let (loss, gradients) = valueWithGradient(at: layer) { meanSquaredError($0(x), target) }
+            losses.append(loss.item)
+            optimizer.update(&layer, along: gradients)
+        }
+        XCTAssertLessThan(losses.last!, 0.7 * losses[0], "MSE \(losses[0]) → \(losses.last!)")
     }
 }

@@ -123,6 +123,143 @@ public enum HiPPO {
     }
 }
 
+extension HiPPO {
+    /// The memory at t = 1 of a signal on [0, 1] given as M samples u_k held on [k/M, (k + 1)/M),
+    /// updated online (bilinear): LegS from x = u_0·e_0 (the exact memory of a constant start)
+    /// through the ε-free recursion `legSBilinearStep`; LegT with window 1 (A, B scaled by 2, since
+    /// `transition(.legT)` is the window-2 system) from x = 0 with Ā, B̄ of `discretize` at ε = 1/M.
+    public static func onlineMemory(_ samples: [Double], measure: Measure, size n: Int) -> [Double] {
+        precondition(!samples.isEmpty && n >= 1, "HiPPO.onlineMemory: needs samples and size ≥ 1, got \(samples.count) samples, size \(n)")
+        switch measure {
+        case .legS:
+            var x = [Double](repeating: 0, count: n)
+            x[0] = samples[0]
+            for k in 1..<Swift.max(1, samples.count) { x = legSBilinearStep(x, input: samples[k], step: k) }
+            return x
+        case .legT:
+            let (a, b) = transition(.legT, size: n)
+            let d = discretize(A: a * 2, B: b * 2, step: 1 / Double(samples.count), method: .bilinear)
+            let (ad, bd) = (d.A.scalars, d.B.scalars)
+            var x = [Double](repeating: 0, count: n)
+            for u in samples { x = (0..<n).map { i in (0..<n).reduce(bd[i] * u) { $0 + ad[i * n + $1] * x[$1] } } }
+            return x
+        }
+    }
+
+    /// The signal rebuilt at times s ∈ [0, 1] from a memory at t = 1 of either measure (LegS scaled
+    /// to [0, t], LegT's window [t − 1, t]: both are [0, 1]): u(s) ≈ Σ_n x_n √(2n + 1) P_n(2s − 1),
+    /// the basis being orthonormal for the uniform measure on [0, 1].
+    public static func reconstruct(_ x: [Double], at times: [Double]) -> [Double] {
+        times.map { s in
+            let y = 2 * s - 1
+            var (previous, current, sum) = (0.0, 1.0, 0.0)      // P_{n−1}, P_n
+            for n in x.indices {
+                sum += x[n] * (2 * Double(n) + 1).squareRoot() * current
+                (previous, current) = (current, ((2 * Double(n) + 1) * y * current - Double(n) * previous) / Double(n + 1))
+            }
+            return sum
+        }
+    }
+}
+
+// NOTE(2) of HiPPO.swift: the NPLR (DPLR) form of LegS, as state-spaces' `nplr('legs', N)`.
+// With P_n = √(n + ½) (state-spaces' `rank_correction('legs')`), S = A + PPᵀ = −½I + K with K
+// skew-symmetric, so S is normal: S = V_f diag(Λ_f) V_f* with V_f unitary, Λ_f = −½ + iω, and
+//
+//     A = V_f (Λ_f − P̃_f P̃_f*) V_f*,   P̃_f = V_f* P,   B̃_f = V_f* B.
+//
+// Diagonalising A itself is hopeless (its eigenvector entries grow like 2^{4N/3}); K is
+// diagonalised through the real symmetric 2N×2N matrix M = [[0, −K], [K, 0]], the real form of
+// the Hermitian iK: a unit eigenvector [a; b] of M with eigenvalue μ gives z = a + ib with
+// iKz = μz, that is Sz = (−½ − iμ)z. Each μ of iK appears twice in M (z and iz span the same
+// complex line), so of the N eigenvectors with μ > 0 the ones already in the complex span of those
+// kept are dropped (complex Gram–Schmidt). Since S is real its eigenvalues come in conjugate pairs
+// (z̄ belongs to λ̄); as state-spaces, only the N/2 with Im Λ < 0 are kept, in ascending Im Λ, and
+// V_f = [V, V̄], Λ_f = [Λ, Λ̄], P̃_f = [P̃, P̃̄]. Rebuilt in real terms: A = 2 Re(VΛV*) − ppᵀ with
+// p = 2 Re(V P̃) (= P).
+
+extension HiPPO {
+    /// The NPLR (DPLR) form of LegS (NOTE(2) of HiPPO.swift): A = V_f (Λ_f − P̃_f P̃_f*) V_f* with
+    /// the N/2 eigenvalues Λ of S = A + PPᵀ that have Im Λ < 0 (the other half are their conjugates).
+    public struct NPLR: Sendable {
+        /// The state size N (even).
+        public let size: Int
+        /// Λ_n = −½ + iω_n, [N/2], ascending ω_n < 0.
+        public let lambdaReal: [Double], lambdaImaginary: [Double]
+        /// P̃ = V* P for P_n = √(n + ½), [N/2].
+        public let pReal: [Double], pImaginary: [Double]
+        /// B̃ = V* B for the LegS B_n = √(2n + 1), [N/2].
+        public let bReal: [Double], bImaginary: [Double]
+        /// V [N, N/2] row-major: column k is the unit eigenvector of S for Λ_k.
+        public let vReal: [Double], vImaginary: [Double]
+
+        /// A rebuilt from the factors, 2 Re(V (Λ − ·) V*) in real terms (NOTE(2)): [N·N] row-major.
+        public func reconstructedA() -> [Double] {
+            let n = size, half = n / 2
+            var p = [Double](repeating: 0, count: n)     // 2 Re(V P̃)
+            for i in 0..<n { for k in 0..<half { p[i] += 2 * (vReal[i * half + k] * pReal[k] - vImaginary[i * half + k] * pImaginary[k]) } }
+            var a = [Double](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for j in 0..<n {
+                    var s = 0.0                           // Re Σ_k V_ik Λ_k conj(V_jk)
+                    for k in 0..<half {
+                        let (xr, xi) = (vReal[i * half + k], vImaginary[i * half + k])
+                        let (yr, yi) = (vReal[j * half + k], -vImaginary[j * half + k])
+                        let (wr, wi) = (xr * yr - xi * yi, xr * yi + xi * yr)
+                        s += lambdaReal[k] * wr - lambdaImaginary[k] * wi
+                    }
+                    a[i * n + j] = 2 * s - p[i] * p[j]
+                }
+            }
+            return a
+        }
+    }
+
+    /// The NPLR form of the LegS matrix of size N (even), as state-spaces' `nplr('legs', N)`
+    /// (NOTE(2) of HiPPO.swift): eigenvectors of the skew part by the Jacobi decomposition of its
+    /// symmetric 2N embedding. Cost O(N³) per Jacobi sweep; N = 64 takes milliseconds.
+    public static func nplr(size n: Int) -> NPLR {
+        precondition(n >= 2 && n % 2 == 0, "HiPPO.nplr: size must be even and at least 2, got \(n)")
+        let a = transition(.legS, size: n).A.scalars
+        let p = (0..<n).map { (Double($0) + 0.5).squareRoot() }
+        let b = (0..<n).map { (2 * Double($0) + 1).squareRoot() }
+        // K = A + PPᵀ + ½I (skew-symmetric), embedded as M = [[0, −K], [K, 0]].
+        var m = [Double](repeating: 0, count: 4 * n * n)
+        for i in 0..<n {
+            for j in 0..<n {
+                let k = a[i * n + j] + p[i] * p[j] + (i == j ? 0.5 : 0)
+                m[i * 2 * n + (n + j)] = -k
+                m[(n + i) * 2 * n + j] = k
+            }
+        }
+        let eigen = SymmetricEigendecomposition(symmetric: m, dimension: 2 * n)
+        var kept: [(mu: Double, re: [Double], im: [Double])] = []
+        for (mu, vector) in zip(eigen.eigenvalues, eigen.eigenvectors).reversed() where mu > 0 && kept.count < n / 2 {
+            var (re, im) = (Array(vector[0..<n]), Array(vector[n..<(2 * n)]))
+            for q in kept {                               // z ← z − q (q* z)
+                var (dr, di) = (0.0, 0.0)
+                for i in 0..<n { dr += q.re[i] * re[i] + q.im[i] * im[i]; di += q.re[i] * im[i] - q.im[i] * re[i] }
+                for i in 0..<n { (re[i], im[i]) = (re[i] - (q.re[i] * dr - q.im[i] * di), im[i] - (q.re[i] * di + q.im[i] * dr)) }
+            }
+            let norm = zip(re, im).reduce(0.0) { $0 + $1.0 * $1.0 + $1.1 * $1.1 }.squareRoot()
+            if norm < 0.5 { continue }                    // the partner i·z of a vector already kept
+            kept.append((mu, re.map { $0 / norm }, im.map { $0 / norm }))
+        }
+        precondition(kept.count == n / 2, "HiPPO.nplr: found \(kept.count) eigenvalue pairs with nonzero imaginary part, expected \(n / 2)")
+        kept.sort { $0.mu > $1.mu }                       // Im Λ = −μ ascending
+        let half = n / 2
+        var (vr, vi) = ([Double](repeating: 0, count: n * half), [Double](repeating: 0, count: n * half))
+        for (k, q) in kept.enumerated() { for i in 0..<n { vr[i * half + k] = q.re[i]; vi[i * half + k] = q.im[i] } }
+        func project(_ x: [Double]) -> ([Double], [Double]) {   // V* x for a real x
+            (kept.map { q in zip(q.re, x).reduce(0.0) { $0 + $1.0 * $1.1 } },
+             kept.map { q in -zip(q.im, x).reduce(0.0) { $0 + $1.0 * $1.1 } })
+        }
+        let (pr, pi) = project(p), (br, bi) = project(b)
+        return NPLR(size: n, lambdaReal: [Double](repeating: -0.5, count: half), lambdaImaginary: kept.map { -$0.mu },
+                    pReal: pr, pImaginary: pi, bReal: br, bImaginary: bi, vReal: vr, vImaginary: vi)
+    }
+}
+
 /// Small dense Float64 linear algebra for HiPPO's discretisations (row-major N×N).
 enum DenseMatrix {
     /// X with M·X = R (M [n, n], R [n, columns]) by Gaussian elimination with partial pivoting.

@@ -85,11 +85,7 @@ public struct S4DLayer: Layer {
     }
 
     /// GLU(W·GELU(y) + b) over the last axis.
-    func outputHead(_ y: Tensor) -> Tensor {
-        let z = Tensor.linear(y.gelu(), weight: outputWeight.squeezed(axis: 2), bias: outputBias)   // [..., 2H]
-        let h = modelSize, last = z.rank - 1
-        return z.sliced(axis: last, 0..<h) * z.sliced(axis: last, h..<(2 * h)).sigmoid()
-    }
+    func outputHead(_ y: Tensor) -> Tensor { gluHead(y, weight: outputWeight, bias: outputBias) }
 
     /// y = GLU(W·GELU(K ∗ u + D u) + b): u [B, L, H] → [B, L, H].
     public func callAsFunction(_ u: Tensor) -> Tensor {
@@ -106,4 +102,12 @@ public struct S4DLayer: Layer {
         body(Self.join(prefix, "output_linear.0.weight"), &outputWeight)
         body(Self.join(prefix, "output_linear.0.bias"), &outputBias)
     }
+}
+
+/// GLU(W·GELU(y) + b) over the last axis (the 1×1 convolution H → 2H and GLU of s4d.py and
+/// s4.py's `output_linear`): y [..., H], weight [2H, H, 1], bias [2H] → [..., H].
+func gluHead(_ y: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
+    let z = Tensor.linear(y.gelu(), weight: weight.squeezed(axis: 2), bias: bias)                 // [..., 2H]
+    let h = weight.shape[1], last = z.rank - 1
+    return z.sliced(axis: last, 0..<h) * z.sliced(axis: last, h..<(2 * h)).sigmoid()
 }

@@ -164,4 +164,20 @@ final class CommandLineTests: XCTestCase {
         let victim = try Data(contentsOf: URL(fileURLWithPath: folder + "/victim/model.safetensors"))
         XCTAssertEqual(reference, victim, "after \(kills) kills the final model is byte-identical")
     }
+
+    /// `fluxion hippo` writes its picture and one JSON line with the reconstruction errors; a bad
+    /// size is a usage error.
+    func testHiPPOWritesThePictureAndTheErrors() throws {
+        let run = try Self.fluxion(["hippo", "--size", "32", "--samples", "500", "--out", "pictures/hippo.png"], in: folder)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/pictures/hippo.png"))
+        let line = try XCTUnwrap(run.output.split(separator: "\n").last)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let (legS, legT, rms) = (record["legs_rmse"] as? Double ?? .nan, record["legt_rmse"] as? Double ?? .nan, record["signal_rms"] as? Double ?? 0)
+        XCTAssertLessThan(legS, 0.1 * rms, "LegS reconstruction RMSE \(legS) against a signal RMS \(rms)")
+        XCTAssertLessThan(legT, 0.1 * rms, "LegT reconstruction RMSE \(legT) against a signal RMS \(rms)")
+        let bad = try Self.fluxion(["hippo", "--size", "0"], in: folder)
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.output.contains("--size must be in"), bad.output)
+    }
 }

@@ -42,6 +42,7 @@ final class ParameterListingTests: XCTestCase {
         Self.check("MultiheadAttention QK-norm", MultiheadAttention(width: 8, headCount: 2, qkNorm: true, using: &rng))
         Self.check("GPTBlock", GPTBlock(width: 8, headCount: 2, using: &rng))
         Self.check("S4DLayer", S4DLayer(modelSize: 3, stateSize: 4, using: &rng))
+        Self.check("S4Layer", S4Layer(modelSize: 3, stateSize: 4, kernelLength: 8, using: &rng))
         Self.check("GPT", GPT(GPTConfiguration(vocabularySize: 7, contextLength: 5, width: 8, layerCount: 2, headCount: 2), using: &rng))
         Self.check("MambaBlock", MambaBlock(modelSize: 4, stateSize: 3, using: &rng))
         Self.check("MambaLM", MambaLM(vocabularySize: 7, modelSize: 4, layerCount: 2, stateSize: 3, using: &rng))

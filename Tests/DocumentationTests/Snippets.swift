@@ -84,8 +84,8 @@ XCTAssertEqual(try SafeTensors.read("model.safetensors").names.first, "layers.0.
 #sourceLocation()
     }
 
-    func testReadmeStateSpaceBuildingBlocks() throws {
-#sourceLocation(file: "README.md", line: 214)
+    func testReadmeStateSpaceModels() throws {
+#sourceLocation(file: "README.md", line: 239)
 var gen = SeededGenerator(seed: 0)
 let u = Tensor.randomNormal(shape: [2, 16, 4], using: &gen)                 // [B, L, D]
 let decay = -Tensor.randomUniform(shape: [4, 8], low: 0.5, high: 2, using: &gen)  // A [D, N]
@@ -94,14 +94,29 @@ let (y, state) = Tensor.selectiveScan(u, delta: u * 0.1, A: decay, B: bc, C: bc,
 let kernel = Tensor.ones(shape: [4, 16])                                    // K [H, L]: running sums
 let sums = Tensor.causalConvolution(u, kernel: kernel)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 222)
+#sourceLocation(file: "README.md", line: 247)
 XCTAssertEqual(y.shape, [2, 16, 4])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 223)
+#sourceLocation(file: "README.md", line: 248)
 XCTAssertEqual(state.shape, [2, 4, 8])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 224)
+#sourceLocation(file: "README.md", line: 249)
 XCTAssertTrue((sums.sliced(axis: 1, 15..<16).reshaped(to: [2, 4]) - u.sum(axis: 1)).abs().max().item < 1e-4)
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 254)
+var rng = SeededGenerator(seed: 1)
+let lm = MambaLM(vocabularySize: 20, modelSize: 32, layerCount: 2, using: &rng)
+let prompt = Tensor([Int32](arrayLiteral: 3, 1, 4, 1, 5), shape: [1, 5])
+var caches: [MambaCache]? = lm.emptyCache(batch: 1)
+let first = lm(prompt, caches: &caches)                      // [1, 5, 24]: 20 padded to 24
+var running = caches!
+let next = lm.step(first[0][4].argmax(axis: -1).reshaped(to: [1]), caches: &running)  // [1, 24]
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 262)
+XCTAssertEqual(first.shape, [1, 5, 24])
+#sourceLocation()
+#sourceLocation(file: "README.md", line: 263)
+XCTAssertEqual(next.shape, [1, 24])
 #sourceLocation()
     }
 

@@ -41,6 +41,11 @@ final class ParameterListingTests: XCTestCase {
         Self.check("MultiheadAttention", MultiheadAttention(width: 8, headCount: 2, using: &rng))
         Self.check("MultiheadAttention QK-norm", MultiheadAttention(width: 8, headCount: 2, qkNorm: true, using: &rng))
         Self.check("GPTBlock", GPTBlock(width: 8, headCount: 2, using: &rng))
+        Self.check("JointTransformerBlock", JointTransformerBlock(width: 8, headCount: 2, using: &rng))
+        Self.check("JointTransformerBlock context-pre-only", JointTransformerBlock(width: 8, headCount: 2, contextPreOnly: true, using: &rng))
+        Self.check("MMDiT", MMDiT(MMDiTConfiguration(sampleSize: 4, patchSize: 2, inputChannels: 1, layerCount: 2, headSize: 4, headCount: 2,
+                                                     jointAttentionSize: 3, captionProjectionSize: 8, pooledProjectionSize: 2,
+                                                     outputChannels: 1, positionEmbeddingMaxSize: 3), using: &rng))
         Self.check("S4DLayer", S4DLayer(modelSize: 3, stateSize: 4, using: &rng))
         Self.check("S4Layer", S4Layer(modelSize: 3, stateSize: 4, kernelLength: 8, using: &rng))
         Self.check("GPT", GPT(GPTConfiguration(vocabularySize: 7, contextLength: 5, width: 8, layerCount: 2, headCount: 2), using: &rng))

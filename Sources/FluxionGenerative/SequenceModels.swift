@@ -194,12 +194,8 @@ public struct MambaSequenceModel: SequenceModel {
         } else {
             inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
         }
-        layers = (0..<layerCount).map { _ in
-            var mixer = MambaBlock(modelSize: width, stateSize: stateSize, convolutionSize: convolutionSize, expand: expand,
-                                   selective: selective, using: &rng)
-            mixer.outProjection.weight = mixer.outProjection.weight / Double(layerCount).squareRoot()
-            return MambaResidualBlock(mixer: mixer)
-        }
+        layers = MambaResidualBlock.stack(layerCount, modelSize: width, stateSize: stateSize, convolutionSize: convolutionSize,
+                                          expand: expand, selective: selective, using: &rng)
         norm = RMSNorm(normalizedShape: [width], epsilon: 1e-5)
         head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
     }

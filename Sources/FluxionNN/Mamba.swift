@@ -172,6 +172,18 @@ public struct MambaResidualBlock: Layer {
         return callAsFunction(h, cache: &cache)
     }
 
+    /// `count` layers initialised as MambaLMHeadModel does: each mixer's `out_proj.weight` divided
+    /// by √count (the prenorm-residual rescaling).
+    public static func stack(_ count: Int, modelSize: Int, stateSize: Int = 16, convolutionSize: Int = 4, expand: Int = 2,
+                             selective: Bool = true, dtype: DType = .float32, using rng: inout SeededGenerator) -> [MambaResidualBlock] {
+        (0..<count).map { _ in
+            var mixer = MambaBlock(modelSize: modelSize, stateSize: stateSize, convolutionSize: convolutionSize, expand: expand,
+                                   selective: selective, dtype: dtype, using: &rng)
+            mixer.outProjection.weight = mixer.outProjection.weight / Double(count).squareRoot()
+            return MambaResidualBlock(mixer: mixer)
+        }
+    }
+
     /// h [B, L, d_model] → h + mixer(norm(h)), advancing `cache` when given.
     public func callAsFunction(_ h: Tensor, cache: inout MambaCache?) -> Tensor {
         h + mixer(norm(h), cache: &cache)
@@ -212,12 +224,8 @@ public struct MambaLM: ParameterTree {
                      "MambaLM: vocabularySize \(vocabularySize), layerCount \(layerCount) and vocabularyMultiple \(vocabularyMultiple) must be positive")
         let v = (vocabularySize + vocabularyMultiple - 1) / vocabularyMultiple * vocabularyMultiple
         embedding = Embedding(weight: Tensor.randomNormal(shape: [v, modelSize], standardDeviation: 0.02, dtype: dtype, using: &rng))
-        layers = (0..<layerCount).map { _ in
-            var mixer = MambaBlock(modelSize: modelSize, stateSize: stateSize, convolutionSize: convolutionSize, expand: expand,
-                                   dtype: dtype, using: &rng)
-            mixer.outProjection.weight = mixer.outProjection.weight / Double(layerCount).squareRoot()
-            return MambaResidualBlock(mixer: mixer)
-        }
+        layers = MambaResidualBlock.stack(layerCount, modelSize: modelSize, stateSize: stateSize, convolutionSize: convolutionSize,
+                                          expand: expand, dtype: dtype, using: &rng)
         finalNorm = RMSNorm(normalizedShape: [modelSize], epsilon: 1e-5, dtype: dtype)
         head = tiedHead ? nil : Linear(inputSize: modelSize, outputSize: v, bias: false, dtype: dtype, using: &rng)
     }

@@ -84,15 +84,30 @@ struct Eval: ParsableCommand {
     @Argument(help: "The run folder.") var folder: String
     @Option(help: "Random seed (models whose figures are stochastic).") var seed: UInt64 = 2
     @Flag(help: "Evaluate the last checkpoint, not the best-validation model (runs on digits keep both).") var last = false
+    @Option(help: "Sequence runs: evaluate on the task at this length (its `length` option) with the same weights.") var length: Int?
 
-    func run() throws { try withRun(folder, best: !last, command: "eval", Visitor(seed: seed, last: last)) }
+    func run() throws {
+        if let length, !(1...(1 << 20)).contains(length) { throw ValidationError("--length must be in 1...1048576, got \(length)") }
+        try withRun(folder, best: !last, sequence: length == nil ? nil : true, command: "eval", Visitor(seed: seed, last: last, length: length))
+    }
 
     struct Visitor: RunVisitor {
         let seed: UInt64
         let last: Bool
+        let length: Int?
         func visit<M: RunModel>(_ run: TrainingRun<M>) throws {
             var rng = SeededGenerator(seed: seed)
-            let figures = try run.model.evaluate(run.data.testSet, data: run.data, using: &rng)
+            var data = run.data
+            if let length {
+                // The task's held-out set rebuilt at the new length (same seeds, same other options).
+                var config = run.configuration
+                config.options["length"] = String(length)
+                data = try RunDataset.load(config, sequence: true)
+                if let limit = (run.model as? SequenceRunModel)?.maxLength, let needed = data.eventShape.first, needed > limit {
+                    throw ValidationError("\(run.folder): the \(run.configuration.model) model has \(limit) learned positions; --length \(length) needs sequences of \(needed)")
+                }
+            }
+            let figures = try run.model.evaluate(data.testSet, data: data, using: &rng)
             // The model evaluated: the best-validation one (if kept) unless --last.
             let step = !last ? run.state.bestStep ?? run.state.step : run.state.step
             print("\(run.configuration.model) on \(run.configuration.data), step \(step) of \(run.configuration.steps)"
@@ -103,9 +118,10 @@ struct Eval: ParsableCommand {
                 print("  (nll_nats: mean −ln p(x) over the held-out set, in nats\(run.data.isImage ? "; bits_per_dim on the 17-level digits, (nll + 64 ln 17)/(64 ln 2)" : ""))")
             }
             var record: [String: Any] = ["run": run.folder, "model": run.configuration.model, "data": run.configuration.data, "step": step]
+            if let length { record["length"] = length }
             for f in figures { record[f.name] = f.value.isFinite ? (f.value * 1e6).rounded() / 1e6 : String(f.value) }
-            let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: json, as: UTF8.self))
         }
     }
 }

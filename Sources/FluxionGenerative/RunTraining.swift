@@ -72,6 +72,11 @@ public struct TrainingRun<M: RunModel> {
     /// One-line notices from loading (a damaged checkpoint passed over), for the user.
     public private(set) var notices: [String] = []
     let clipNorm: Double?
+    /// Learning-rate schedule (options `warmup`, `schedule`): linear warm-up over the first
+    /// `warmup` steps, then constant or cosine decay to 0 at `configuration.steps`; the factor
+    /// scales the rates `makeOptimizer` gives the optimiser and each of its groups.
+    let warmup: Int, cosine: Bool
+    let baseRates: (optimizer: Double, groups: [Double])
 
     static func path(_ folder: String, _ file: String) -> String { (folder as NSString).appendingPathComponent(file) }
 
@@ -85,6 +90,14 @@ public struct TrainingRun<M: RunModel> {
         self.optimizer = optimizer; self.state = state; self.metrics = metrics; self.bestModel = bestModel
         clipNorm = configuration.options["clip"] == nil ? nil : try configuration.number("clip", default: 1)
         if let clipNorm, clipNorm <= 0 { throw FluxionError(.invalidArgument, "clip must be positive, got \(clipNorm)") }
+        warmup = try configuration.count("warmup", default: 0)
+        switch configuration.options["schedule"] ?? "constant" {
+        case "constant": cosine = false
+        case "cosine": cosine = true
+        case let other: throw FluxionError(.invalidArgument, "option schedule=\(other) is not one of constant, cosine")
+        }
+        let initial = try model.makeOptimizer(configuration)
+        baseRates = (initial.learningRate, initial.groups.map(\.learningRate))
     }
 
     /// A fresh run: resolves the configuration, creates `folder` and writes config.json.
@@ -220,6 +233,14 @@ public struct TrainingRun<M: RunModel> {
     /// True once `state.step` has reached `configuration.steps`.
     public var isFinished: Bool { state.step >= configuration.steps }
 
+    /// The schedule's factor for update number `step` (0-based): (step + 1)/warmup during the
+    /// warm-up, then 1 or, with `schedule=cosine`, (1 + cos(π·(step − warmup)/(steps − warmup)))/2.
+    public func rateFactor(at step: Int) -> Double {
+        if step < warmup { return Double(step + 1) / Double(warmup) }
+        guard cosine else { return 1 }
+        return LearningRateSchedule.cosine(initial: 1, total: configuration.steps - warmup).rate(at: step - warmup)
+    }
+
     /// One optimisation step on a fresh batch; returns the loss.
     public mutating func step() -> Double {
         var batches = state.batches
@@ -229,6 +250,9 @@ public struct TrainingRun<M: RunModel> {
         var (loss, g) = valueWithGradient(at: model) { m in m.loss(batch, using: &rng) }
         state.generator = rng
         if let clipNorm { clipGradientNorm(&g, maxNorm: clipNorm) }
+        let factor = rateFactor(at: state.step)
+        optimizer.learningRate = baseRates.optimizer * factor
+        for i in optimizer.groups.indices where i < baseRates.groups.count { optimizer.groups[i].learningRate = baseRates.groups[i] * factor }
         optimizer.update(&model, along: g)
         state.step += 1
         return loss.item

@@ -202,8 +202,27 @@ public struct MambaSequenceModel: SequenceModel {
 
     /// inputs [B, T] or [B, T, featureCount] → outputs [B, T, outputSize].
     public func callAsFunction(_ inputs: Tensor) -> Tensor {
+        var caches: [MambaCache]? = nil
+        return callAsFunction(inputs, caches: &caches)
+    }
+
+    /// Empty caches, one per layer, for `batch` sequences.
+    public func emptyCache(batch: Int) -> [MambaCache] { layers.map { $0.mixer.emptyCache(batch: batch) } }
+
+    /// As `callAsFunction(_:)`, continuing from and advancing `caches` when given: a prefill, then
+    /// one step at a time (T = 1) at a cost that does not grow with the position.
+    public func callAsFunction(_ inputs: Tensor, caches: inout [MambaCache]?) -> Tensor {
+        if let caches { precondition(caches.count == layers.count, "MambaSequenceModel: \(caches.count) caches for \(layers.count) layers") }
         var h = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
-        for layer in layers { h = layer(h) }
+        for i in layers.indices {
+            if caches == nil {
+                h = layers[i](h)
+            } else {
+                var c: MambaCache? = caches![i]
+                h = layers[i](h, cache: &c)
+                caches![i] = c!
+            }
+        }
         return head(norm(h))
     }
 

@@ -10,7 +10,8 @@ import FluxionOptim
 /// Options (`config.json`): `width` (embedding width, 64), `hidden` (recurrent state, 128),
 /// `layers` (recurrent layers 1, Transformer blocks 2), `heads` (Transformer, 4; must divide
 /// `width`), `clip` (gradient-norm clipping, 1), `state` (Mamba 16, S4D 64: the state size N),
-/// `expand` (Mamba, 2), `selective` (Mamba, true; false: Δ, B, C input-independent), and the
+/// `expand` (Mamba, 2), `selective` (Mamba, true; false: Δ, B, C input-independent), the run
+/// system's `warmup` and `schedule` (constant, cosine), and the
 /// task's `length` (and `text` for chars). S4D's SSM parameters (log Δ, log −Re A, Im A) train at
 /// min(1e-3, lr) as s4d.py registers them.
 /// The loss is cross-entropy at the scored positions (classes) or mean-squared error
@@ -59,7 +60,7 @@ public struct SequenceRunModel: RunModel {
         c.setDefault("clip", "1")
         if let task = data.task { c.options.merge(RunDataset.taskOptions(task)) { _, new in new } }
         let taskKeys = c.data == "selective-copying" ? ["symbols", "vocabulary"] : c.data == "induction-heads" ? ["vocabulary"] : []
-        for key in c.options.keys where !(known + taskKeys + ["length", "text", "text_sha256"]).contains(key) {
+        for key in c.options.keys where !(known + taskKeys + ["length", "text", "text_sha256", "warmup", "schedule"]).contains(key) {
             let hint = key == "hidden" ? " (hidden applies to rnn, lstm and gru)" : key == "heads" ? " (heads applies to the transformer)" : ""
             throw FluxionError(.invalidArgument, "unknown option '\(key)' for \(c.model)\(hint); known: \(known.joined(separator: ", "))")
         }
@@ -165,7 +166,8 @@ public struct SequenceRunModel: RunModel {
 
     /// Continues `context` (token codes, at least one) by `count` tokens drawn from the model's
     /// next-token distribution at `temperature` (> 0), restricted to the `topK` most likely (0:
-    /// all). A Transformer sees the last `maxLength` tokens.
+    /// all). A Transformer sees the last `maxLength` tokens; Mamba prefills the context once and
+    /// then steps its caches (conv window and scan state), one token at a time.
     public func generate(context: [Int32], count: Int, temperature: Double, topK: Int = 0, using rng: inout SeededGenerator) throws -> [Int32] {
         guard !context.isEmpty else { throw FluxionError(.invalidArgument, "generation needs a context of at least one token") }
         guard temperature > 0, temperature.isFinite else { throw FluxionError(.invalidArgument, "temperature must be a positive number, got \(temperature)") }
@@ -173,10 +175,17 @@ public struct SequenceRunModel: RunModel {
         guard case .classes(let vocabulary, _) = target else { throw FluxionError(.invalidArgument, "generation needs a model that predicts tokens") }
         guard context.allSatisfy({ $0 >= 0 && Int($0) < vocabulary }) else { throw FluxionError(.invalidArgument, "context tokens must be in 0..<\(vocabulary)") }
         var output = context
+        var caches: [MambaCache]? = mamba?.emptyCache(batch: 1)
+        var pending = context    // the tokens the caches have not seen yet
         for _ in 0..<count {
-            let window = Array(output.suffix(maxLength ?? output.count))
-            let logits = withoutDerivatives { self(Tensor(window, shape: [1, window.count])) }
-            var l = (logits[0][window.count - 1].cast(to: .float64) / temperature).scalars
+            let last: Tensor
+            if let mamba {
+                last = withoutDerivatives { mamba(Tensor(pending, shape: [1, pending.count]), caches: &caches)[0][pending.count - 1] }
+            } else {
+                let window = Array(output.suffix(maxLength ?? output.count))
+                last = withoutDerivatives { self(Tensor(window, shape: [1, window.count]))[0][window.count - 1] }
+            }
+            var l = (last.cast(to: .float64) / temperature).scalars
             if topK > 0 && topK < l.count {
                 let cut = l.sorted(by: >)[topK - 1]
                 l = l.map { $0 < cut ? -.infinity : $0 }
@@ -187,6 +196,7 @@ public struct SequenceRunModel: RunModel {
             var next = Int32(p.count - 1)
             for (i, v) in p.enumerated() { u -= v; if u <= 0 { next = Int32(i); break } }
             output.append(next)
+            pending = [next]
         }
         return output
     }

@@ -97,6 +97,10 @@ final class CommandLineTests: XCTestCase {
             (["sample", "flow", "--steps", "0"], 64, "--steps must be in"),
             (["sample", "seq"], 64, "needs a generative-model run"),
             (["eval", "broken"], 1, "broken/config.json"),
+            (["eval", "flow", "--length", "10"], 64, "needs a sequence-model run"),
+            (["eval", "seq", "--length", "0"], 64, "--length must be in"),
+            (flow + ["--set", "schedule=linear"], 64, "schedule=linear is not one of constant, cosine"),
+            (flow + ["--set", "warmup=-2"], 64, "warmup=-2 is outside"),
             (["generate", "flow"], 64, "not a character language model"),
             (["generate", "seq"], 64, "not a character language model"),
             (["generate", "flow", "--temperature", "0"], 64, "--temperature must be a positive number"),
@@ -123,6 +127,24 @@ final class CommandLineTests: XCTestCase {
         // A rejected option leaves no run folder behind (every failing `train` above would have
         // written to runs/MODEL-DATA).
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/runs"), "a failed train left \(folder!)/runs")
+    }
+
+    /// `eval --length` rebuilds the task's held-out set at another length and evaluates the same
+    /// weights (the JSON line records the length); a model with learned positions refuses lengths
+    /// beyond them with a message, not a crash.
+    func testEvalAtAnotherLength() throws {
+        let quick = ["--steps", "2", "--no-pictures", "--width", "16", "--blocks", "1"]
+        XCTAssertEqual(try Self.fluxion(["train", "mamba", "--task", "induction-heads", "--length", "16", "--out", "m"] + quick, in: folder).status, 0)
+        let result = try Self.fluxion(["eval", "m", "--length", "48"], in: folder)
+        XCTAssertEqual(result.status, 0, result.output)
+        let json = try XCTUnwrap(result.output.split(separator: "\n").last.map(String.init))
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertEqual(record["length"] as? Int, 48)
+        XCTAssertNotNil(record["accuracy"] as? Double)
+        XCTAssertEqual(try Self.fluxion(["train", "transformer", "--task", "induction-heads", "--length", "16", "--heads", "2", "--out", "t"] + quick, in: folder).status, 0)
+        let refused = try Self.fluxion(["eval", "t", "--length", "48"], in: folder)
+        XCTAssertEqual(refused.status, 64, refused.output)
+        XCTAssertTrue(refused.output.contains("16 learned positions"), refused.output)
     }
 
     /// The suite's small version of Tools/crash_test.py: SIGKILL at random instants (a checkpoint

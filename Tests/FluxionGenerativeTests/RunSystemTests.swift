@@ -3,6 +3,7 @@ import Foundation
 import FluxionGenerative
 import FluxionData
 import FluxionOptim
+import FluxionNN
 import _FluxionTestSupport
 
 /// The one run system: damaged checkpoints are detected, named and passed over; mismatched
@@ -231,6 +232,43 @@ final class RunSystemTests: XCTestCase {
             RunConfiguration(model: "mamba", data: "adding", steps: 2, options: ["symbols": "3"]), folder: folder + "/bad")) { e in
             XCTAssertTrue("\(e)".contains("unknown option 'symbols'"), "\(e)")
         }
+    }
+
+    /// Options `warmup` and `schedule`: linear warm-up, then cosine decay to 0 at the last step;
+    /// the factor scales the optimiser's rate and every group's (S4D's SSM group here).
+    func testLearningRateSchedule() throws {
+        var run = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "s4d", data: "adding", steps: 12, batchSize: 4, learningRate: 4e-3, seed: 0, checkpointEvery: 12,
+                             options: ["length": "8", "width": "8", "state": "4", "layers": "1", "warmup": "4", "schedule": "cosine"]), folder: folder)
+        XCTAssertEqual((0..<5).map { run.rateFactor(at: $0) }, [0.25, 0.5, 0.75, 1, 1])
+        XCTAssertEqual(run.rateFactor(at: 8), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(run.rateFactor(at: 12), 0, accuracy: 1e-12)
+        for step in 0..<6 {
+            _ = run.step()
+            XCTAssertEqual(run.optimizer.learningRate, 4e-3 * run.rateFactor(at: step), accuracy: 1e-15)
+            XCTAssertEqual(run.optimizer.groups[0].learningRate, 1e-3 * run.rateFactor(at: step), accuracy: 1e-15)
+        }
+        expectError(.invalidArgument, containing: ["schedule=step", "constant, cosine"]) {
+            _ = try TrainingRun<SequenceRunModel>.start(RunConfiguration(model: "s4d", data: "adding", steps: 2, options: ["schedule": "step"]), folder: self.folder + "/bad")
+        }
+    }
+
+    /// Mamba's cached path (prefill, then one token at a time, as `generate` runs it) gives the
+    /// full forward's outputs; `generate` returns context + count tokens.
+    func testMambaSequenceModelStepsEqualTheFullForward() throws {
+        var rng = SeededGenerator(seed: 4)
+        let model = MambaSequenceModel(vocabularySize: 11, width: 16, layerCount: 2, stateSize: 4, outputSize: 11, using: &rng)
+        let tokens = Tensor((0..<(2 * 9)).map { _ in Int32(rng.next() % 11) }, shape: [2, 9])
+        let full = model(tokens)
+        var caches: [MambaCache]? = model.emptyCache(batch: 2)
+        var pieces = [model(tokens.sliced(axis: 1, 0..<5), caches: &caches)]
+        for t in 5..<9 { pieces.append(model(tokens.sliced(axis: 1, t..<(t + 1)), caches: &caches)) }
+        assertClose(Tensor.concatenate(pieces, axis: 1), full, relativeTolerance: 1e-5, absoluteTolerance: 1e-5)
+        let run = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "mamba", data: "induction-heads", steps: 1, batchSize: 4, seed: 0,
+                             options: ["length": "8", "width": "8", "state": "4", "layers": "1"]), folder: folder)
+        var g = SeededGenerator(seed: 1)
+        XCTAssertEqual(try run.model.generate(context: [3, 4, 5], count: 20, temperature: 1, using: &g).count, 23)
     }
 
     /// The state-space models learn through the run system: Mamba selective copying, S4D the

@@ -42,4 +42,23 @@ extension BenchWorkloads {
             optimizer.update(&model, along: g)
         }
     }
+
+    /// Generation with the bench's Mamba LM (untrained, batch 1): tokens per second of one cached
+    /// step at position `position` (the caches hold a prefill of `position` random tokens; every
+    /// timed step starts from them, so each is the step at exactly that position). The cost of a
+    /// step does not depend on the position: `mamba-generate-8000` ≈ `mamba-generate-100`.
+    static func mambaGeneration(position: Int, seconds: Double) -> Double {
+        var rng = SeededGenerator(seed: 0)
+        let vocab = 65
+        let model = MambaLM(vocabularySize: vocab, modelSize: 128, layerCount: 4, tiedHead: false, vocabularyMultiple: 1, using: &rng)
+        let prompt = Tensor((0..<position).map { _ in Int32(rng.next() % UInt64(vocab)) }, shape: [1, position])
+        var prefilled: [MambaCache]? = model.emptyCache(batch: 1)
+        let logits = withoutDerivatives { model(prompt, caches: &prefilled) }
+        let next = logits[0][position - 1].argmax(axis: 0).reshaped(to: [1])
+        let start = prefilled!
+        return timed(seconds) {
+            var caches = start
+            _ = withoutDerivatives { model.step(next, caches: &caches) }
+        }
+    }
 }

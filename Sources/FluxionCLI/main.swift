@@ -6,7 +6,7 @@ struct FluxionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fluxion",
         abstract: "Differentiable programming and generative models in Swift.",
-        subcommands: [Demo.self, DiffusionStudy.self, Train.self, Reflow.self, Sample.self, Eval.self, Generate.self, Bench.self, CalculusCommand.self, RandomWalkCommand.self, HiPPOCommand.self])
+        subcommands: [Demo.self, DiffusionStudy.self, Train.self, Reflow.self, Sample.self, Eval.self, Generate.self, Bench.self, CalculusCommand.self, RandomWalkCommand.self, HiPPOCommand.self, SSMScalingCommand.self])
 }
 
 // Exit codes: 64 (EX_USAGE) for a bad command line or option value, including a model option

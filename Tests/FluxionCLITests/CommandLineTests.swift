@@ -112,6 +112,8 @@ final class CommandLineTests: XCTestCase {
             (["calculus", "minimize", "--matrix", "2,0;0,1", "--vector", "1,1", "--rows=-1"], 64, "--rows must be non-negative"),
             (["calculus", "minimize", "--matrix", "2,0;0", "--vector", "1,1"], 64, "matrix"),
             (["randomwalk", "--p", "1.5"], 64, "--p must be a probability"),
+            (["ssm-scaling", "--models", "rnn"], 64, "unknown model 'rnn'"),
+            (["ssm-scaling", "--lengths", "1"], 64, "--lengths: '1' is not a length"),
         ]
         XCTAssertGreaterThanOrEqual(cases.count, 30)
         for (arguments, status, message) in cases {
@@ -145,6 +147,14 @@ final class CommandLineTests: XCTestCase {
         let refused = try Self.fluxion(["eval", "t", "--length", "48"], in: folder)
         XCTAssertEqual(refused.status, 64, refused.output)
         XCTAssertTrue(refused.output.contains("16 learned positions"), refused.output)
+
+        // The scaling picture's command at toy sizes: one JSON line per (model, length), two pictures.
+        let scaling = try Self.fluxion(["ssm-scaling", "--lengths", "8,16", "--tokens", "32", "--steps", "1", "--out", "scaling"], in: folder)
+        XCTAssertEqual(scaling.status, 0, scaling.output)
+        XCTAssertEqual(scaling.output.split(separator: "\n").filter { $0.contains("\"us_per_token\"") }.count, 8, scaling.output)
+        for file in ["ssm-scaling-time.png", "ssm-scaling-memory.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/scaling/" + file), file)
+        }
     }
 
     /// The suite's small version of Tools/crash_test.py: SIGKILL at random instants (a checkpoint

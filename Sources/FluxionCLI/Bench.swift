@@ -56,6 +56,7 @@ enum BenchWorkloads {
         "realnvp2d": { _, s in ("steps/s", realnvp2d(seconds: s)) },
         "selective-scan": { _, s in ("steps/s", selectiveScan(seconds: s)) },
         "mamba": { _, s in ("steps/s", mamba(seconds: s)) },
+        "s4d": { _, s in ("steps/s", s4d(seconds: s)) },
         "mamba-generate-100": { _, s in ("tokens/s", mambaGeneration(position: 100, seconds: s)) },
         "mamba-generate-8000": { _, s in ("tokens/s", mambaGeneration(position: 8000, seconds: s)) },
     ]

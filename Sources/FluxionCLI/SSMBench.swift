@@ -61,4 +61,25 @@ extension BenchWorkloads {
             _ = withoutDerivatives { model.step(next, caches: &caches) }
         }
     }
+
+    /// state-spaces models/s4 example.py's S4Model on sCIFAR-shaped data: encoder Linear(3, 128),
+    /// 4 × (S4D layer, d_model 128, N 64; residual; post-LayerNorm), mean over the 1,024 steps,
+    /// decoder Linear(128, 10), cross-entropy; batch 16 of N(0, 1) inputs with fixed random labels;
+    /// AdamW lr 0.01, weight decay 0.01, the SSM parameters (log_dt, log_A_real, A_imag) at lr 1e-3
+    /// without decay (example.py's `setup_optimizer`). The per-step head averaged over time equals
+    /// the decoder on the time average (both are affine). PyTorch twin: Tools/bench_ssm_torch.py.
+    static func s4d(seconds: Double) -> Double {
+        var rng = SeededGenerator(seed: 0)
+        let (batch, length, classes) = (16, 1024, 10)
+        var model = S4DSequenceModel(vocabularySize: nil, featureCount: 3, width: 128, layerCount: 4, stateSize: 64,
+                                     outputSize: classes, using: &rng)
+        var optimizer = Adam(learningRate: 0.01, weightDecay: 0.01, decoupledWeightDecay: true)
+        optimizer.groups = [Adam.Group(names: model.stateSpaceParameterNames, learningRate: 1e-3, weightDecay: 0)]
+        let x = Tensor.randomNormal(shape: [batch, length, 3], using: &rng)
+        let labels = Tensor((0..<batch).map { _ in Int32(rng.next() % UInt64(classes)) }, shape: [batch])
+        return timed(seconds) {
+            let g = gradient(at: model) { m in crossEntropy(logits: m(x).mean(axes: [1]), labels: labels) }
+            optimizer.update(&model, along: g)
+        }
+    }
 }

@@ -24,7 +24,11 @@ import torch
 import torch.nn.functional as F
 
 
-def timed(step, seconds, warmup=5):
+WARMUP = 5
+
+
+def timed(step, seconds, warmup=None):
+    warmup = WARMUP if warmup is None else warmup
     for _ in range(warmup):
         step()
     n, t0 = 0, time.perf_counter()
@@ -144,9 +148,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (selective-scan's reference loop takes over a minute a step)")
     ap.add_argument("workloads", nargs="*", default=list(WORKLOADS))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    WARMUP = a.warmup
     for w in a.workloads:
         unit, value = WORKLOADS[w](a.seconds)
         print(json.dumps({"workload": w, "impl": "pytorch", "threads": a.threads, "unit": unit, "value": round(value, 3)}))

@@ -57,15 +57,19 @@ extension Tensor {
         if let op = BinaryOp(rawValue: name), !(a.shape == b.shape || a.count == 1 || b.count == 1) {
             // Broadcasting: one concrete loop per innermost row.
             let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
+            let n = shape.last ?? 1, rows = shape.isEmpty ? 1 : shape.dropLast().reduce(1, *)
             func run<T: TensorFloat & KernelFloat>(_ t: T.Type) {
                 a.withUnsafeBufferPointer(as: T.self) { pa in b.withUnsafeBufferPointer(as: T.self) { pb in
                     y.withUnsafeMutableBufferPointer(as: T.self) { o in
                         let (x0, x1, out) = (pa.baseAddress!, pb.baseAddress!, o.baseAddress!)
-                        forEachRow(shape, sa, sb) { ao, ast, bo, bst, yo, len in
-                            if ast <= 1 && bst <= 1 && (ast == 1 || bst == 1) {
-                                binaryLoop(op, x0 + ao, ast, x1 + bo, bst, out + yo, len)
-                            } else {
-                                for i in 0..<len { binaryLoop(op, x0 + ao + i * ast, 0, x1 + bo + i * bst, 0, out + yo + i, 1) }
+                        // Rows split across threads (each range starts its own odometer).
+                        parallelRanges(rows, grain: Swift.max(1, parallelGrain / Swift.max(n, 1))) { s, e in
+                            forEachRow(shape, sa, sb, rows: s..<e) { ao, ast, bo, bst, yo, len in
+                                if ast <= 1 && bst <= 1 && (ast == 1 || bst == 1) {
+                                    binaryLoop(op, x0 + ao, ast, x1 + bo, bst, out + yo, len)
+                                } else {
+                                    for i in 0..<len { binaryLoop(op, x0 + ao + i * ast, 0, x1 + bo + i * bst, 0, out + yo + i, 1) }
+                                }
                             }
                         }
                     } } }

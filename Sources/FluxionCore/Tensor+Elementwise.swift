@@ -111,9 +111,9 @@ extension Tensor {
     /// −1, 0 or 1 (derivative zero).
     public func sign() -> Tensor { Rules.constant(mapRaw({ $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, "sign")) }
     /// sin x, elementwise.
-    public func sin() -> Tensor { Rules.sin(self, mapRaw(Float.sin, Double.sin, "sin")) }
+    public func sin() -> Tensor { Rules.sin(self, mapVectorized(VectorMath.sin, Double.sin, "sin")) }
     /// cos x, elementwise.
-    public func cos() -> Tensor { Rules.cos(self, mapRaw(Float.cos, Double.cos, "cos")) }
+    public func cos() -> Tensor { Rules.cos(self, mapVectorized(VectorMath.cos, Double.cos, "cos")) }
     /// tanh x, elementwise.
     public func tanh() -> Tensor { Rules.tanh(self, mapVectorized(VectorMath.tanh, Double.tanh, "tanh")) }
     /// 1 / (1 + e⁻ˣ), evaluated without overflow for large |x|.

@@ -250,9 +250,12 @@ public struct TrainingRun<M: RunModel> {
         var (loss, g) = valueWithGradient(at: model) { m in m.loss(batch, using: &rng) }
         state.generator = rng
         if let clipNorm { clipGradientNorm(&g, maxNorm: clipNorm) }
-        let factor = rateFactor(at: state.step)
-        optimizer.learningRate = baseRates.optimizer * factor
-        for i in optimizer.groups.indices where i < baseRates.groups.count { optimizer.groups[i].learningRate = baseRates.groups[i] * factor }
+        if warmup > 0 || cosine {
+            // Only a scheduled run sets the rates (an unscheduled one keeps whatever the caller set).
+            let factor = rateFactor(at: state.step)
+            optimizer.learningRate = baseRates.optimizer * factor
+            for i in optimizer.groups.indices where i < baseRates.groups.count { optimizer.groups[i].learningRate = baseRates.groups[i] * factor }
+        }
         optimizer.update(&model, along: g)
         state.step += 1
         return loss.item

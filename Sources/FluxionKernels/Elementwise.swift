@@ -78,18 +78,26 @@ package func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
 }
 
 /// Iterates an output of `shape` with two strided inputs; `inner(aOffset, aStride, bOffset, bStride, outOffset, n)`
-/// handles each innermost row.
+/// handles each innermost row (of those in `rows`, all by default).
 @inlinable @inline(__always)
-package func forEachRow(_ shape: [Int], _ sa: [Int], _ sb: [Int],
+package func forEachRow(_ shape: [Int], _ sa: [Int], _ sb: [Int], rows range: Range<Int>? = nil,
                         _ inner: (Int, Int, Int, Int, Int, Int) -> Void) {
     let rank = shape.count
     if rank == 0 { inner(0, 0, 0, 0, 0, 1); return }
     let n = shape[rank - 1]
     let rows = shape.dropLast().reduce(1, *)
     if rows == 0 || n == 0 { return }
+    let range = range ?? 0..<rows
+    // The odometer starts at the first row of the range.
     var index = [Int](repeating: 0, count: max(rank - 1, 1))
     var ao = 0, bo = 0
-    for r in 0..<rows {
+    var rest = range.lowerBound
+    for d in stride(from: rank - 2, through: 0, by: -1) {
+        index[d] = rest % shape[d]
+        rest /= shape[d]
+        ao += index[d] * sa[d]; bo += index[d] * sb[d]
+    }
+    for r in range {
         inner(ao, sa[rank - 1], bo, sb[rank - 1], r * n, n)
         // odometer over the outer axes
         var d = rank - 2

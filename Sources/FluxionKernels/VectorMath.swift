@@ -1,5 +1,5 @@
 import Foundation
-// Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh, erf, GELU.
+// Vectorised transcendental functions for Float (8 lanes, AVX2): exp, sigmoid, SiLU, tanh, erf, GELU, sin, cos.
 // Polynomials are Cephes' single-precision ones (≈1–2 ulp on their ranges); erf is Eigen's rational
 // approximation (odd degree-13 / even degree-8, |error| ≲ 2 ulp of 1 on [−4, 4], ±1 outside).
 // The 8-lane functions are @inlinable @_transparent: inlined into every loop that calls them, in this
@@ -40,6 +40,45 @@ package func exp8(_ x: Float8) -> Float8 {
     y.replace(with: Float8(repeating: 0), where: x .< lo)
     y.replace(with: x, where: x .!= x)  // NaN stays NaN
     return y
+}
+
+/// sin x and cos x on 8 lanes (Cephes' sinf/cosf polynomials): x = q·π/2 + r with q the nearest
+/// integer and r by a three-part Cody–Waite reduction in fused multiply-adds (|r| ≤ π/4), then
+/// r − r³/6 + … and 1 − r²/2 + … (degree 7 and 8), the quadrant q mod 4 picking and negating
+/// them. Accurate to a few ulp for |x| ≤ 65,536; a vector with a larger lane goes lane by lane
+/// through the C library (exact reduction). NaN and ±∞ give NaN.
+@inlinable @_transparent
+package func sincos8(_ x: Float8) -> (sin: Float8, cos: Float8) {
+    // (Integer-lane masks are built lane by lane by the compiler, and SIMD's max() and
+    // pointwiseMax stay generic calls: the quadrant logic below is bit arithmetic, the range test
+    // a float comparison and a sum.)
+    let ax = x.replacing(with: -x, where: x .< 0)
+    if Float8(repeating: 0).replacing(with: 1, where: ax .> 65_536).sum() > 0 {
+        var s = Float8(), c = Float8()
+        for i in 0..<8 { s[i] = Foundation.sinf(x[i]); c[i] = Foundation.cosf(x[i]) }
+        return (s, c)
+    }
+    let magic = Float8(repeating: 12_582_912)
+    let t = x * 0.636_619_772 + magic              // 2/π, rounded to the nearest integer by the 1.5·2²³ trick
+    let q = t - magic
+    var r = x - q * 1.570_312_5                    // π/2 = 1.5703125 + 4.8375129699707031e-4 + 7.5497899548918821e-8
+    r = r - q * 4.837_512_969_970_703_1e-4
+    r = r - q * 7.549_789_954_891_882_1e-8
+    let r2 = r * r
+    var ps = Float8(repeating: -1.951_529_589_1e-4)
+    ps = ps * r2 + 8.332_160_873_6e-3
+    ps = ps * r2 - 1.666_665_461_1e-1
+    let sinR = ps * (r2 * r) + r
+    var pc = Float8(repeating: 2.443_315_711_809_948e-5)
+    pc = pc * r2 - 1.388_731_625_493_765e-3
+    pc = pc * r2 + 4.166_664_568_298_827e-2
+    let cosR = pc * (r2 * r2) - r2 * 0.5 + 1
+    let qi = bits(t) &- bits(magic)
+    let swap = SIMD8<Int32>() &- (qi & 1)              // all ones in odd quadrants
+    let (bs, bc) = (bits(sinR), bits(cosR))
+    let sinX = ((bc & swap) | (bs & ~swap)) ^ ((qi & 2) &<< 30)          // quadrants 2, 3: −
+    let cosX = ((bs & swap) | (bc & ~swap)) ^ (((qi &+ 1) & 2) &<< 30)   // quadrants 1, 2: −
+    return (float8(sinX), float8(cosX))
 }
 
 /// ln x on 8 lanes for x > 0 (Cephes' logf: x = m·2ᵉ with m ∈ [√½, √2), ln m by a degree-8
@@ -183,6 +222,8 @@ package enum VectorMath {
         map8(x, y, n) { v in let s = sigmoid8(v); return s * (1 + v * (1 - s)) }
     }
     package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, tanh8) }
+    package static func sin(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { sincos8($0).sin } }
+    package static func cos(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n) { sincos8($0).cos } }
     package static func erf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, erf8) }
     package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, gelu8) }
     package static func geluDerivative(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { map8(x, y, n, geluDerivative8) }

@@ -37,6 +37,21 @@ final class VectorMathTests: XCTestCase {
               range: -20...20, tolerance: 1e-6, absolute: 1e-7)  // absolute near its zero at x ≈ −1.28
     }
 
+    /// sin and cos: relative error near their zeros would be meaningless, so an absolute bound
+    /// (a few ulp of 1) on [−π, π], the S4D kernels' phases (to 1e4) and the fast path's limit;
+    /// beyond 65,536 each lane goes through libm; NaN and ±∞ give NaN.
+    func testSinCos() {
+        for (range, absolute) in [(-Double.pi...Double.pi, 3e-7), (-1e4...1e4, 1e-6), (60_000.0...70_000.0, 1e-6), (-1e6...(-1e5), 1e-6)] {
+            check("sin on \(range)", { $0.sin() }, Foundation.sin, range: range, tolerance: 0, absolute: absolute)
+            check("cos on \(range)", { $0.cos() }, Foundation.cos, range: range, tolerance: 0, absolute: absolute)
+        }
+        let special = Tensor([Float(0), -0, .pi / 2, -.pi, .nan, .infinity, -.infinity, 3], shape: [8])
+        let (s, c) = (special.sin().scalars, special.cos().scalars)
+        XCTAssertEqual(s[0], 0); XCTAssertEqual(c[0], 1); XCTAssertEqual(s[2], 1, accuracy: 1e-7); XCTAssertEqual(c[3], -1, accuracy: 1e-7)
+        for i in 4...6 { XCTAssertTrue(s[i].isNaN && c[i].isNaN, "sin/cos(\(special.scalars[i]))") }
+        XCTAssertEqual(s[7], Foundation.sin(3), accuracy: 3e-7)
+    }
+
     func testSpecialValues() {
         let x = Tensor([Float(100), -100, .infinity, -.infinity, 0])
         XCTAssertEqual(x.exp().floats, [.infinity, 0, .infinity, 0, 1])

@@ -212,18 +212,8 @@ public struct MambaSequenceModel: SequenceModel {
     /// As `callAsFunction(_:)`, continuing from and advancing `caches` when given: a prefill, then
     /// one step at a time (T = 1) at a cost that does not grow with the position.
     public func callAsFunction(_ inputs: Tensor, caches: inout [MambaCache]?) -> Tensor {
-        if let caches { precondition(caches.count == layers.count, "MambaSequenceModel: \(caches.count) caches for \(layers.count) layers") }
-        var h = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
-        for i in layers.indices {
-            if caches == nil {
-                h = layers[i](h)
-            } else {
-                var c: MambaCache? = caches![i]
-                h = layers[i](h, cache: &c)
-                caches![i] = c!
-            }
-        }
-        return head(norm(h))
+        let h = embedding.map { $0(inputs) } ?? inputProjection!(inputs)
+        return head(norm(MambaResidualBlock.run(layers, h, caches: &caches)))
     }
 
     /// Visits `embedding.` or `input.`, then `layers.i.mixer.`, `layers.i.norm.`, `norm_f.` and `head.`.

@@ -189,6 +189,23 @@ public struct MambaResidualBlock: Layer {
         h + mixer(norm(h), cache: &cache)
     }
 
+    /// h through `layers` in turn, continuing from and advancing one cache per layer when
+    /// `caches` is given (a prefill, then one step at a time).
+    public static func run(_ layers: [MambaResidualBlock], _ h: Tensor, caches: inout [MambaCache]?) -> Tensor {
+        if let caches { precondition(caches.count == layers.count, "Mamba: \(caches.count) caches for \(layers.count) layers") }
+        var h = h
+        for i in layers.indices {
+            if caches == nil {
+                h = layers[i](h)
+            } else {
+                var c: MambaCache? = caches![i]
+                h = layers[i](h, cache: &c)
+                caches![i] = c!
+            }
+        }
+        return h
+    }
+
     public mutating func visitParameters(prefix: String, _ body: (String, inout Tensor) -> Void) {
         mixer.visitParameters(prefix: Self.join(prefix, "mixer"), body)
         norm.visitParameters(prefix: Self.join(prefix, "norm"), body)
@@ -247,18 +264,7 @@ public struct MambaLM: ParameterTree {
     /// (prefill with `emptyCache(batch:)`, then one token at a time).
     public func callAsFunction(_ tokens: Tensor, caches: inout [MambaCache]?) -> Tensor {
         precondition(tokens.rank == 2, "MambaLM: tokens \(tokens.shape) must be [B, L]")
-        if let caches { precondition(caches.count == layers.count, "MambaLM: \(caches.count) caches for \(layers.count) layers") }
-        var h = embedding(tokens)
-        for i in layers.indices {
-            if caches == nil {
-                h = layers[i](h)
-            } else {
-                var c: MambaCache? = caches![i]
-                h = layers[i](h, cache: &c)
-                caches![i] = c!
-            }
-        }
-        return logits(finalNorm(h))
+        return logits(finalNorm(MambaResidualBlock.run(layers, embedding(tokens), caches: &caches)))
     }
 
     /// One token per sequence: tokens [B] → logits [B, V], advancing `caches`.

@@ -104,7 +104,8 @@ struct Eval: ParsableCommand {
                 config.options["length"] = String(length)
                 data = try RunDataset.load(config, sequence: true)
                 if let limit = (run.model as? SequenceRunModel)?.maxLength, let needed = data.eventShape.first, needed > limit {
-                    throw ValidationError("\(run.folder): the \(run.configuration.model) model has \(limit) learned positions; --length \(length) needs sequences of \(needed)")
+                    let what = run.configuration.model == "transformer" ? "\(limit) learned positions" : "kernels of \(limit) steps"
+                    throw ValidationError("\(run.folder): the \(run.configuration.model) model has \(what); --length \(length) needs sequences of \(needed)")
                 }
             }
             let figures = try run.model.evaluate(data.testSet, data: data, using: &rng)

@@ -50,7 +50,7 @@ struct Train: ParsableCommand {
         @Option(help: "Vocabulary size (selective-copying, induction-heads; default 16).") var vocabulary: Int?
         @Option(help: "Text file for --task chars.") var text: String?
         @Option(help: "Embedding width.") var width: Int?
-        @Option(name: .customLong("state-size"), help: "State size (rnn, lstm, gru: default 128; mamba: N, 16; s4d: N, 64).") var stateSize: Int?
+        @Option(name: .customLong("state-size"), help: "State size (rnn, lstm, gru: default 128; mamba: N, 16; s4d, s4: N, 64).") var stateSize: Int?
         @Option(name: .customLong("blocks"), help: "Recurrent layers (default 1), or Transformer, Mamba or S4D blocks (default 2).") var blocks: Int?
         @Option(help: "Attention heads (transformer; default 4).") var heads: Int?
     }
@@ -151,7 +151,7 @@ struct Train: ParsableCommand {
             if let v = s.vocabulary { options["vocabulary"] = String(v) }
             if let v = s.text { options["text"] = URL(fileURLWithPath: v).standardizedFileURL.path }
             if let v = s.width { options["width"] = String(v) }
-            if let v = s.stateSize { options[["mamba", "s4d"].contains(model!) ? "state" : "hidden"] = String(v) }
+            if let v = s.stateSize { options[["mamba", "s4d", "s4"].contains(model!) ? "state" : "hidden"] = String(v) }
             if let v = s.blocks { options["layers"] = String(v) }
             if let v = s.heads { options["heads"] = String(v) }
             if model == "mamba" {

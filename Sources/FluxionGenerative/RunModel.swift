@@ -101,6 +101,7 @@ public enum RunModels {
         "transformer": SequenceRunModel.self,
         "mamba": SequenceRunModel.self,
         "s4d": SequenceRunModel.self,
+        "s4": SequenceRunModel.self,
     ]
     /// The registered model names, sorted.
     public static var names: [String] { registry.keys.sorted() }

@@ -229,27 +229,30 @@ public struct MambaSequenceModel: SequenceModel {
 /// state-spaces models/s4 example.py's `S4Model` per step: input encoder, then per layer
 /// x ← LayerNorm(x + S4D(x)) (its default post-norm, no dropout), and a linear head on every step
 /// (example.py mean-pools for classification; the tasks here score the last steps):
-/// outputs [B, T, outputSize]; S4D is causal, so output t sees inputs ≤ t only.
-public struct S4DSequenceModel: SequenceModel {
+/// outputs [B, T, outputSize]; S4D is causal, so output t sees inputs ≤ t only. `SSM` is the
+/// layer: `S4DLayer` (`S4DSequenceModel`, `fluxion train s4d`) or `S4Layer` (`S4SequenceModel`,
+/// `fluxion train s4`).
+public struct StateSpaceSequenceModel<SSM: Layer>: SequenceModel {
     /// The token encoder [vocabularySize, width], N(0, 1); nil for float features.
     public var embedding: Embedding?
     /// The feature encoder featureCount → width (example.py's `encoder`); nil for token inputs.
     public var inputProjection: Linear?
-    /// The S4D layers.
-    public var layers: [S4DLayer]
+    /// The S4D (or S4) layers.
+    public var layers: [SSM]
     /// The LayerNorm after each residual.
     public var norms: [LayerNorm]
     /// The output layer width → outputSize (example.py's `decoder`).
     public var head: Linear
 
-    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, stateSize: Int = 64,
-                outputSize: Int, using rng: inout SeededGenerator) {
+    /// The encoder, `layerCount` layers made by `makeLayer` (each with its LayerNorm) and the head.
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, outputSize: Int,
+                using rng: inout SeededGenerator, makeLayer: (inout SeededGenerator) -> SSM) {
         if let v = vocabularySize {
             embedding = Embedding(embeddingCount: v, embeddingSize: width, using: &rng)
         } else {
             inputProjection = Linear(inputSize: featureCount, outputSize: width, using: &rng)
         }
-        layers = (0..<layerCount).map { _ in S4DLayer(modelSize: width, stateSize: stateSize, using: &rng) }
+        layers = (0..<layerCount).map { _ in makeLayer(&rng) }
         norms = (0..<layerCount).map { _ in LayerNorm(normalizedShape: [width]) }
         head = Linear(inputSize: width, outputSize: outputSize, using: &rng)
     }
@@ -261,10 +264,12 @@ public struct S4DSequenceModel: SequenceModel {
         return head(h)
     }
 
-    /// The names of the SSM parameters (`kernel.log_dt`, `kernel.log_A_real`, `kernel.A_imag` of
-    /// each layer), which s4d.py trains at learning rate min(1e-3, lr) without weight decay.
+    /// The names of the SSM parameters, which s4d.py and s4.py train at learning rate min(1e-3, lr)
+    /// without weight decay: `kernel.log_dt`, `kernel.log_A_real`, `kernel.A_imag` of each S4D
+    /// layer; `kernel.log_dt`, `kernel.inv_A_real`, `kernel.A_imag`, `kernel.B`, `kernel.P` of each
+    /// S4 layer (its C trains with the rest).
     public var stateSpaceParameterNames: Set<String> {
-        let suffixes = ["kernel.log_dt", "kernel.log_A_real", "kernel.A_imag"]
+        let suffixes = ["kernel.log_dt", "kernel.log_A_real", "kernel.A_imag", "kernel.inv_A_real", "kernel.B", "kernel.P"]
         return Set(namedParameters.map(\.name).filter { name in suffixes.contains { name.hasSuffix($0) } })
     }
 
@@ -276,4 +281,31 @@ public struct S4DSequenceModel: SequenceModel {
         norms.visitParameters(prefix: Self.join(prefix, "norms"), body)
         head.visitParameters(prefix: Self.join(prefix, "head"), body)
     }
+}
+
+/// example.py's S4Model with S4D layers (`fluxion train s4d`).
+public typealias S4DSequenceModel = StateSpaceSequenceModel<S4DLayer>
+/// example.py's S4Model with S4 (DPLR) layers (`fluxion train s4`); inputs at most `kernelLength` long.
+public typealias S4SequenceModel = StateSpaceSequenceModel<S4Layer>
+
+extension StateSpaceSequenceModel where SSM == S4DLayer {
+    /// example.py's S4Model with S4D layers of `stateSize` N.
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, stateSize: Int = 64,
+                outputSize: Int, using rng: inout SeededGenerator) {
+        self.init(vocabularySize: vocabularySize, featureCount: featureCount, width: width, layerCount: layerCount,
+                  outputSize: outputSize, using: &rng) { S4DLayer(modelSize: width, stateSize: stateSize, using: &$0) }
+    }
+}
+
+extension StateSpaceSequenceModel where SSM == S4Layer {
+    /// example.py's S4Model with S4 (DPLR, HiPPO-LegS) layers of `stateSize` N whose kernels are
+    /// made at `kernelLength` (a power of two, at least the longest input).
+    public init(vocabularySize: Int?, featureCount: Int = 1, width: Int, layerCount: Int, stateSize: Int = 64, kernelLength: Int,
+                outputSize: Int, using rng: inout SeededGenerator) {
+        self.init(vocabularySize: vocabularySize, featureCount: featureCount, width: width, layerCount: layerCount,
+                  outputSize: outputSize, using: &rng) { S4Layer(modelSize: width, stateSize: stateSize, kernelLength: kernelLength, using: &$0) }
+    }
+
+    /// The longest input the layers take.
+    public var kernelLength: Int { layers.first?.kernelLength ?? Int.max }
 }

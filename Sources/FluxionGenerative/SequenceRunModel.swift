@@ -3,7 +3,7 @@ import FluxionNN
 import FluxionData
 import FluxionOptim
 
-/// The sequence models as `RunModel`s: `fluxion train rnn|lstm|gru|transformer|mamba|s4d --task NAME`
+/// The sequence models as `RunModel`s: `fluxion train rnn|lstm|gru|transformer|mamba|s4d|s4 --task NAME`
 /// through the one run system (checkpoints, `--resume`, best checkpoint on the task's
 /// validation split, `eval`), and `fluxion generate RUN` for character-level runs.
 ///
@@ -12,8 +12,9 @@ import FluxionOptim
 /// `width`), `clip` (gradient-norm clipping, 1), `state` (Mamba 16, S4D 64: the state size N),
 /// `expand` (Mamba, 2), `selective` (Mamba, true; false: Δ, B, C input-independent), the run
 /// system's `warmup` and `schedule` (constant, cosine), and the
-/// task's `length` (and `text` for chars). S4D's SSM parameters (log Δ, log −Re A, Im A) train at
-/// min(1e-3, lr) as s4d.py registers them.
+/// task's `length` (and `text` for chars). S4D's SSM parameters (log Δ, log −Re A, Im A) and S4's
+/// (log Δ, A, B, P) train at min(1e-3, lr) as s4d.py and s4.py register them; S4 makes its kernels
+/// at the next power of two of the task's length.
 /// The loss is cross-entropy at the scored positions (classes) or mean-squared error
 /// (regression); `evaluate` reports `loss`, `accuracy` (classes) and `test_count`.
 public struct SequenceRunModel: RunModel {
@@ -25,6 +26,8 @@ public struct SequenceRunModel: RunModel {
     public var mamba: MambaSequenceModel?
     /// The S4D model (`s4d`); nil otherwise.
     public var s4d: S4DSequenceModel?
+    /// The S4 model (`s4`); nil otherwise.
+    public var s4: S4SequenceModel?
     /// How the task is scored.
     public let target: SequenceTarget
 
@@ -39,6 +42,7 @@ public struct SequenceRunModel: RunModel {
         if transformer != nil { transformer!.visitParameters(prefix: prefix, body) }
         if mamba != nil { mamba!.visitParameters(prefix: prefix, body) }
         if s4d != nil { s4d!.visitParameters(prefix: prefix, body) }
+        if s4 != nil { s4!.visitParameters(prefix: prefix, body) }
     }
 
     /// Fills defaults (width 64, layers 1 or 2 for the Transformer, hidden 128 or heads 4, clip 1) and
@@ -52,7 +56,7 @@ public struct SequenceRunModel: RunModel {
         case "mamba":
             c.setDefault("layers", "2"); c.setDefault("state", "16"); c.setDefault("expand", "2"); c.setDefault("selective", "true")
             known = ["width", "layers", "state", "expand", "selective", "clip"]
-        case "s4d":
+        case "s4d", "s4":
             c.setDefault("layers", "2"); c.setDefault("state", "64"); known = ["width", "layers", "state", "clip"]
         default:
             c.setDefault("layers", "1"); c.setDefault("hidden", "128"); known = ["width", "hidden", "layers", "clip"]
@@ -98,13 +102,21 @@ public struct SequenceRunModel: RunModel {
             }
             mamba = MambaSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width, layerCount: layers,
                                        stateSize: state, expand: expand, selective: selective, outputSize: outputs, using: &rng)
+        case "s4":
+            let state = try c.count("state", default: 64, in: 2...512)
+            guard state % 2 == 0 else { throw FluxionError(.invalidArgument, "state must be even for s4 (N/2 complex modes), got \(state)") }
+            // The kernels are made at the next power of two of the task's length.
+            var kernelLength = 2
+            while kernelLength < task.length { kernelLength *= 2 }
+            s4 = S4SequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width, layerCount: layers,
+                                 stateSize: state, kernelLength: kernelLength, outputSize: outputs, using: &rng)
         case "s4d":
             let state = try c.count("state", default: 64, in: 2...4096)
             guard state % 2 == 0 else { throw FluxionError(.invalidArgument, "state must be even for s4d (N/2 complex modes), got \(state)") }
             s4d = S4DSequenceModel(vocabularySize: task.vocabularySize, featureCount: task.featureCount, width: width, layerCount: layers,
                                    stateSize: state, outputSize: outputs, using: &rng)
         default:
-            throw FluxionError(.invalidArgument, "unknown sequence model '\(c.model)'; known: rnn, lstm, gru, transformer, mamba, s4d")
+            throw FluxionError(.invalidArgument, "unknown sequence model '\(c.model)'; known: rnn, lstm, gru, transformer, mamba, s4d, s4")
         }
     }
 
@@ -113,6 +125,7 @@ public struct SequenceRunModel: RunModel {
         if let recurrent { return recurrent(inputs) }
         if let mamba { return mamba(inputs) }
         if let s4d { return s4d(inputs) }
+        if let s4 { return s4(inputs) }
         return transformer!(inputs)
     }
 
@@ -120,11 +133,13 @@ public struct SequenceRunModel: RunModel {
     public func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam {
         var adam = Adam(learningRate: configuration.learningRate)
         if let s4d { adam.groups = [Adam.Group(names: s4d.stateSpaceParameterNames, learningRate: Swift.min(1e-3, configuration.learningRate))] }
+        if let s4 { adam.groups = [Adam.Group(names: s4.stateSpaceParameterNames, learningRate: Swift.min(1e-3, configuration.learningRate))] }
         return adam
     }
 
-    /// The Transformer's context limit (nil: recurrent, unlimited).
-    public var maxLength: Int? { transformer?.positions.weight.shape[0] }
+    /// The longest input the model takes: the Transformer's learned positions, S4's kernel
+    /// length (nil: recurrent and S4D, unlimited).
+    public var maxLength: Int? { transformer?.positions.weight.shape[0] ?? s4?.kernelLength }
 
     struct Wrapped: SequenceModel {
         var model: SequenceRunModel

@@ -147,6 +147,11 @@ final class CommandLineTests: XCTestCase {
         let refused = try Self.fluxion(["eval", "t", "--length", "48"], in: folder)
         XCTAssertEqual(refused.status, 64, refused.output)
         XCTAssertTrue(refused.output.contains("16 learned positions"), refused.output)
+        XCTAssertEqual(try Self.fluxion(["train", "s4", "--task", "induction-heads", "--length", "16", "--state-size", "4", "--out", "s"] + quick, in: folder).status, 0)
+        let s4 = try Self.fluxion(["eval", "s", "--length", "48"], in: folder)
+        XCTAssertEqual(s4.status, 64, s4.output)
+        XCTAssertTrue(s4.output.contains("kernels of 16 steps"), s4.output)
+        XCTAssertEqual(try Self.fluxion(["eval", "s", "--length", "12"], in: folder).status, 0)
 
         // The scaling picture's command at toy sizes: one JSON line per (model, length), two pictures.
         let scaling = try Self.fluxion(["ssm-scaling", "--lengths", "8,16", "--tokens", "32", "--steps", "1", "--out", "scaling"], in: folder)

@@ -292,5 +292,16 @@ final class RunSystemTests: XCTestCase {
         _ = try s4d.train()
         let s = Dictionary(uniqueKeysWithValues: try s4d.model.evaluate(s4d.data.testSet, data: s4d.data, using: &rng).map { ($0.name, $0.value) })
         XCTAssertLessThan(s["loss"]!, 0.01, "predicting the mean gives ≈ 0.167: \(s)")
+        // S4 (DPLR) through the same run: kernels at the next power of two of the length, its SSM
+        // parameters (log Δ, A, B, P; not C) in the slow group.
+        var s4 = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "s4", data: "adding", steps: 600, batchSize: 32, learningRate: 1e-2, seed: 0, checkpointEvery: 600,
+                             options: ["length": "20", "width": "32", "state": "16"]), folder: folder + "/s4")
+        XCTAssertEqual(s4.model.maxLength, 32)
+        XCTAssertEqual(s4.optimizer.groups[0].names, Set((0..<2).flatMap { i in
+            ["log_dt", "B", "P", "inv_A_real", "A_imag"].map { "layers.\(i).kernel.\($0)" } }))
+        _ = try s4.train()
+        let s4Figures = Dictionary(uniqueKeysWithValues: try s4.model.evaluate(s4.data.testSet, data: s4.data, using: &rng).map { ($0.name, $0.value) })
+        XCTAssertLessThan(s4Figures["loss"]!, 0.01, "predicting the mean gives ≈ 0.167: \(s4Figures)")
     }
 }

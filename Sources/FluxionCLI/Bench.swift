@@ -29,8 +29,7 @@ struct Bench: ParsableCommand {
             record["unit"] = unit
             record["value"] = (value * 1000).rounded() / 1000
         }
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-        print(String(decoding: data, as: UTF8.self))
+        try printJSONLine(record)
         // FLUXION_POOL_STATS=1: how often the thread pool saw a worker preempted (stderr).
         if ProcessInfo.processInfo.environment["FLUXION_POOL_STATS"] == "1" {
             FileHandle.standardError.write(Data("thread pool: \(ThreadPool.shared.contentionCount) long waits for a preempted worker\n".utf8))

@@ -40,7 +40,6 @@ struct HiPPOCommand: ParsableCommand {
                         label: "\(measure == .legS ? "LegS" : "LegT (window 1)") reconstruction, RMSE \(String(format: "%.3g", error))")
         }
         do { try figure.writePNG(to: out) } catch { throw FluxionError(.io, file: out, "cannot write the picture: \(error)") }
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-        print(String(decoding: data, as: UTF8.self))
+        try printJSONLine(record)
     }
 }

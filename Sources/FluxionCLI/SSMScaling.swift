@@ -51,7 +51,7 @@ struct SSMScalingCommand: ParsableCommand {
                 let scoreBytes = Double(batch) * 4 * Double(l) * Double(l) * 4 * 3
                 if name == "transformer", scoreBytes > memoryLimit * Double(1 << 30) {
                     record["skipped"] = "attention scores need ≈ \(Int(scoreBytes / Double(1 << 30))) GiB (> --memory-limit \(memoryLimit))"
-                    printJSON(record)
+                    try printJSONLine(record)
                     continue
                 }
                 let (seconds, bytes, parameters) = measure(name, length: l, batch: batch)
@@ -59,7 +59,7 @@ struct SSMScalingCommand: ParsableCommand {
                 record["us_per_token"] = (seconds / Double(batch * l) * 1e8).rounded() / 100
                 record["peak_mib"] = (Double(bytes) / Double(1 << 20) * 10).rounded() / 10
                 record["parameters"] = parameters
-                printJSON(record)
+                try printJSONLine(record)
                 xs.append(Foundation.log2(Double(l)))
                 perToken.append(seconds / Double(batch * l) * 1e6)
                 peak.append(Double(bytes) / Double(1 << 20) / (Double(batch * l) / 1000))
@@ -70,10 +70,6 @@ struct SSMScalingCommand: ParsableCommand {
         try time.writePNG(to: (out as NSString).appendingPathComponent("ssm-scaling-time.png"))
         try memory.writePNG(to: (out as NSString).appendingPathComponent("ssm-scaling-memory.png"))
         print("wrote \(out)/ssm-scaling-time.png and \(out)/ssm-scaling-memory.png")
-    }
-
-    func printJSON(_ record: [String: Any]) {
-        if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) { print(String(decoding: data, as: UTF8.self)) }
     }
 
     /// (seconds per step, peak tensor bytes of a step, parameter count) of one model at one length.

@@ -121,8 +121,7 @@ struct Eval: ParsableCommand {
             var record: [String: Any] = ["run": run.folder, "model": run.configuration.model, "data": run.configuration.data, "step": step]
             if let length { record["length"] = length }
             for f in figures { record[f.name] = f.value.isFinite ? (f.value * 1e6).rounded() / 1e6 : String(f.value) }
-            let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: json, as: UTF8.self))
+            try printJSONLine(record)
         }
     }
 }

@@ -249,6 +249,13 @@ struct Train: ParsableCommand {
 }
 
 /// Prints one line to standard error.
+/// Prints `record` as one JSON line (sorted keys, slashes unescaped): the last line of bench,
+/// eval, hippo and the lines of ssm-scaling.
+func printJSONLine(_ record: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }

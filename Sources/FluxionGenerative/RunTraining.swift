@@ -236,9 +236,8 @@ public struct TrainingRun<M: RunModel> {
     /// The schedule's factor for update number `step` (0-based): (step + 1)/warmup during the
     /// warm-up, then 1 or, with `schedule=cosine`, (1 + cos(π·(step − warmup)/(steps − warmup)))/2.
     public func rateFactor(at step: Int) -> Double {
-        if step < warmup { return Double(step + 1) / Double(warmup) }
-        guard cosine else { return 1 }
-        return LearningRateSchedule.cosine(initial: 1, total: configuration.steps - warmup).rate(at: step - warmup)
+        if cosine { return LearningRateSchedule.warmupCosine(peak: 1, warmup: warmup, total: configuration.steps).rate(at: step) }
+        return step < warmup ? Double(step + 1) / Double(warmup) : 1
     }
 
     /// One optimisation step on a fresh batch; returns the loss.

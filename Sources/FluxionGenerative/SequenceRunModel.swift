@@ -132,8 +132,9 @@ public struct SequenceRunModel: RunModel {
     /// Adam at the run's rate; for S4D its SSM parameters in a group at min(1e-3, lr), no decay.
     public func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam {
         var adam = Adam(learningRate: configuration.learningRate)
-        if let s4d { adam.groups = [Adam.Group(names: s4d.stateSpaceParameterNames, learningRate: Swift.min(1e-3, configuration.learningRate))] }
-        if let s4 { adam.groups = [Adam.Group(names: s4.stateSpaceParameterNames, learningRate: Swift.min(1e-3, configuration.learningRate))] }
+        if let names = s4d?.stateSpaceParameterNames ?? s4?.stateSpaceParameterNames {
+            adam.groups = [Adam.Group(names: names, learningRate: Swift.min(1e-3, configuration.learningRate))]
+        }
         return adam
     }
 

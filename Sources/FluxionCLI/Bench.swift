@@ -17,13 +17,15 @@ struct Bench: ParsableCommand {
         let threadCount = threads ?? Runtime.threadCount
         guard (1...1024).contains(threadCount) else { throw ValidationError("--threads must be in 1...1024, got \(threadCount)") }
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400], got \(seconds)") }
-        guard let workload = BenchWorkloads.all[name] ?? (name == "checkpoint" ? { _, _ in ("", 0) } : nil) else {
+        guard let workload = BenchWorkloads.all[name] ?? (["checkpoint", "peak"].contains(name) ? { _, _ in ("", 0) } : nil) else {
             throw ValidationError("unknown workload '\(name)'; known: \(BenchWorkloads.names.joined(separator: ", "))")
         }
         Runtime.threadCount = threadCount
         var record: [String: Any] = ["workload": name, "impl": "fluxion", "threads": threadCount]
         if name == "checkpoint" {
             record.merge(CheckpointBenchmark.run(seconds: seconds)) { a, _ in a }
+        } else if name == "peak" {
+            record.merge(peak(threads: threadCount, seconds: seconds)) { a, _ in a }
         } else {
             let (unit, value) = workload(threadCount, seconds)
             record["unit"] = unit
@@ -35,6 +37,30 @@ struct Bench: ParsableCommand {
             FileHandle.standardError.write(Data("thread pool: \(ThreadPool.shared.contentionCount) long waits for a preempted worker\n".utf8))
         }
     }
+}
+
+/// `fluxion bench peak`: FMA throughput per core (GFLOP/s of each of `threads` threads running at
+/// once). `value` is Float32 at the widest vectors the kernels use now (512 bits where the CPU has
+/// AVX-512 and FLUXION_AVX512 is not 0, else 256); `f32_256`, `f64_256` (and `f32_512`, `f64_512`
+/// on AVX-512 machines) give each width; `cpu` names the processor.
+func peak(threads: Int, seconds: Double) -> [String: Any] {
+    let figures = FMAPeak.measure(threads: threads, seconds: seconds / 4)
+    var record: [String: Any] = ["unit": "GFLOP/s per core", "cpu": cpuModelName(), "vector_bits": GemmCPU.useAVX512 ? 512 : 256]
+    for f in figures {
+        record["\(f.double ? "f64" : "f32")_\(f.vectorBits)"] = (f.perThread * 10).rounded() / 10
+    }
+    let widest = figures.filter { !$0.double && $0.vectorBits == (GemmCPU.useAVX512 ? 512 : 256) }.first!
+    record["value"] = (widest.perThread * 10).rounded() / 10
+    return record
+}
+
+/// The processor's model name and family/model numbers from /proc/cpuinfo ("" elsewhere).
+func cpuModelName() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "" }
+    func field(_ key: String) -> String? {
+        text.split(separator: "\n").first { $0.hasPrefix(key) }.map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+    }
+    return "\(field("model name") ?? "?") (family \(field("cpu family") ?? "?"), model \(field("model\t") ?? "?"))"
 }
 
 /// The workloads, each returning (unit, value). Timing as the reference: 5 warm-up steps, then as
@@ -59,7 +85,7 @@ enum BenchWorkloads {
         "mamba-generate-100": { _, s in ("tokens/s", mambaGeneration(position: 100, seconds: s)) },
         "mamba-generate-8000": { _, s in ("tokens/s", mambaGeneration(position: 8000, seconds: s)) },
     ]
-    static var names: [String] { (all.keys + ["checkpoint"]).sorted() }
+    static var names: [String] { (all.keys + ["checkpoint", "peak"]).sorted() }
 
     static func timed(_ seconds: Double, warmup: Int = 5, _ step: () -> Void) -> Double {
         for _ in 0..<warmup { step() }

@@ -2,9 +2,7 @@
 import Glibc
 #endif
 import Dispatch
-#if arch(x86_64)
 import FluxionKernelsAVX512
-#endif
 
 /// `fluxion bench peak`: the machine's fused multiply-add throughput, the ceiling that effective
 /// GFLOP/s figures are quoted against. Twelve independent chains acc = acc·a + b per thread (more
@@ -89,36 +87,10 @@ package enum FMAPeak {
     nonisolated(unsafe) static var sink = 0.0
 }
 
-/// 12 chains on SIMD8<Float> (AVX2 + FMA): 2·8·12 flops a round.
+/// The chains on SIMD8<Float> (AVX2 + FMA).
 @inline(never)
-func fmaChains256Float(_ iterations: Int, _ a: Float, _ b: Float) -> Float {
-    typealias V = SIMD8<Float>
-    let va = V(repeating: a), vb = V(repeating: b)
-    var c0 = V(repeating: 1), c1 = V(repeating: 2), c2 = V(repeating: 3), c3 = V(repeating: 4)
-    var c4 = V(repeating: 5), c5 = V(repeating: 6), c6 = V(repeating: 7), c7 = V(repeating: 8)
-    var c8 = V(repeating: 9), c9 = V(repeating: 10), c10 = V(repeating: 11), c11 = V(repeating: 12)
-    for _ in 0..<iterations {
-        c0 = c0.addingProduct(va, vb); c1 = c1.addingProduct(va, vb); c2 = c2.addingProduct(va, vb)
-        c3 = c3.addingProduct(va, vb); c4 = c4.addingProduct(va, vb); c5 = c5.addingProduct(va, vb)
-        c6 = c6.addingProduct(va, vb); c7 = c7.addingProduct(va, vb); c8 = c8.addingProduct(va, vb)
-        c9 = c9.addingProduct(va, vb); c10 = c10.addingProduct(va, vb); c11 = c11.addingProduct(va, vb)
-    }
-    return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11).sum()
-}
+func fmaChains256Float(_ iterations: Int, _ a: Float, _ b: Float) -> Float { fmaChains(SIMD8<Float>.self, iterations, a, b) }
 
-/// 12 chains on SIMD4<Double>: 2·4·12 flops a round.
+/// The chains on SIMD4<Double> (AVX2 + FMA).
 @inline(never)
-func fmaChains256Double(_ iterations: Int, _ a: Double, _ b: Double) -> Double {
-    typealias V = SIMD4<Double>
-    let va = V(repeating: a), vb = V(repeating: b)
-    var c0 = V(repeating: 1), c1 = V(repeating: 2), c2 = V(repeating: 3), c3 = V(repeating: 4)
-    var c4 = V(repeating: 5), c5 = V(repeating: 6), c6 = V(repeating: 7), c7 = V(repeating: 8)
-    var c8 = V(repeating: 9), c9 = V(repeating: 10), c10 = V(repeating: 11), c11 = V(repeating: 12)
-    for _ in 0..<iterations {
-        c0 = c0.addingProduct(va, vb); c1 = c1.addingProduct(va, vb); c2 = c2.addingProduct(va, vb)
-        c3 = c3.addingProduct(va, vb); c4 = c4.addingProduct(va, vb); c5 = c5.addingProduct(va, vb)
-        c6 = c6.addingProduct(va, vb); c7 = c7.addingProduct(va, vb); c8 = c8.addingProduct(va, vb)
-        c9 = c9.addingProduct(va, vb); c10 = c10.addingProduct(va, vb); c11 = c11.addingProduct(va, vb)
-    }
-    return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11).sum()
-}
+func fmaChains256Double(_ iterations: Int, _ a: Double, _ b: Double) -> Double { fmaChains(SIMD4<Double>.self, iterations, a, b) }

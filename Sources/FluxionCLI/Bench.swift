@@ -17,17 +17,15 @@ struct Bench: ParsableCommand {
         let threadCount = threads ?? Runtime.threadCount
         guard (1...1024).contains(threadCount) else { throw ValidationError("--threads must be in 1...1024, got \(threadCount)") }
         guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds must be in (0, 86400], got \(seconds)") }
-        guard let workload = BenchWorkloads.all[name] ?? (["checkpoint", "peak"].contains(name) ? { _, _ in ("", 0) } : nil) else {
+        guard BenchWorkloads.all[name] != nil || BenchWorkloads.records[name] != nil else {
             throw ValidationError("unknown workload '\(name)'; known: \(BenchWorkloads.names.joined(separator: ", "))")
         }
         Runtime.threadCount = threadCount
         var record: [String: Any] = ["workload": name, "impl": "fluxion", "threads": threadCount]
-        if name == "checkpoint" {
-            record.merge(CheckpointBenchmark.run(seconds: seconds)) { a, _ in a }
-        } else if name == "peak" {
-            record.merge(peak(threads: threadCount, seconds: seconds)) { a, _ in a }
+        if let workload = BenchWorkloads.records[name] {
+            record.merge(workload(threadCount, seconds)) { a, _ in a }
         } else {
-            let (unit, value) = workload(threadCount, seconds)
+            let (unit, value) = BenchWorkloads.all[name]!(threadCount, seconds)
             record["unit"] = unit
             record["value"] = (value * 1000).rounded() / 1000
         }
@@ -45,22 +43,15 @@ struct Bench: ParsableCommand {
 /// on AVX-512 machines) give each width; `cpu` names the processor.
 func peak(threads: Int, seconds: Double) -> [String: Any] {
     let figures = FMAPeak.measure(threads: threads, seconds: seconds / 4)
-    var record: [String: Any] = ["unit": "GFLOP/s per core", "cpu": cpuModelName(), "vector_bits": GemmCPU.useAVX512 ? 512 : 256]
+    let bits = GemmCPU.useAVX512 ? 512 : 256
+    let info = GemmCPU.cpuinfo
+    var record: [String: Any] = ["unit": "GFLOP/s per core", "vector_bits": bits,
+                                 "cpu": "\(info["model name"] ?? "?") (family \(info["cpu family"] ?? "?"), model \(info["model"] ?? "?"))"]
     for f in figures {
         record["\(f.double ? "f64" : "f32")_\(f.vectorBits)"] = (f.perThread * 10).rounded() / 10
     }
-    let widest = figures.filter { !$0.double && $0.vectorBits == (GemmCPU.useAVX512 ? 512 : 256) }.first!
-    record["value"] = (widest.perThread * 10).rounded() / 10
+    record["value"] = record["f32_\(bits)"]
     return record
-}
-
-/// The processor's model name and family/model numbers from /proc/cpuinfo ("" elsewhere).
-func cpuModelName() -> String {
-    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "" }
-    func field(_ key: String) -> String? {
-        text.split(separator: "\n").first { $0.hasPrefix(key) }.map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
-    }
-    return "\(field("model name") ?? "?") (family \(field("cpu family") ?? "?"), model \(field("model\t") ?? "?"))"
 }
 
 /// The workloads, each returning (unit, value). Timing as the reference: 5 warm-up steps, then as
@@ -85,7 +76,13 @@ enum BenchWorkloads {
         "mamba-generate-100": { _, s in ("tokens/s", mambaGeneration(position: 100, seconds: s)) },
         "mamba-generate-8000": { _, s in ("tokens/s", mambaGeneration(position: 8000, seconds: s)) },
     ]
-    static var names: [String] { (all.keys + ["checkpoint", "peak"]).sorted() }
+    /// Workloads that report several figures: the fields of their JSON line (beside workload,
+    /// impl, threads).
+    static let records: [String: (_ threads: Int, _ seconds: Double) -> [String: Any]] = [
+        "checkpoint": { _, s in CheckpointBenchmark.run(seconds: s) },
+        "peak": { t, s in peak(threads: t, seconds: s) },
+    ]
+    static var names: [String] { (Array(all.keys) + records.keys).sorted() }
 
     static func timed(_ seconds: Double, warmup: Int = 5, _ step: () -> Void) -> Double {
         for _ in 0..<warmup { step() }

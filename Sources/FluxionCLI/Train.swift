@@ -248,7 +248,6 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Prints one line to standard error.
 /// Prints `record` as one JSON line (sorted keys, slashes unescaped): the last line of bench,
 /// eval, hippo and the lines of ssm-scaling.
 func printJSONLine(_ record: [String: Any]) throws {
@@ -256,6 +255,7 @@ func printJSONLine(_ record: [String: Any]) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
+/// Prints one line to standard error.
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }

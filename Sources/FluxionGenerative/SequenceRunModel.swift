@@ -129,7 +129,7 @@ public struct SequenceRunModel: RunModel {
         return transformer!(inputs)
     }
 
-    /// Adam at the run's rate; for S4D its SSM parameters in a group at min(1e-3, lr), no decay.
+    /// Adam at the run's rate; for S4D and S4 their SSM parameters in a group at min(1e-3, lr), no decay.
     public func makeOptimizer(_ configuration: RunConfiguration) throws -> Adam {
         var adam = Adam(learningRate: configuration.learningRate)
         if let names = s4d?.stateSpaceParameterNames ?? s4?.stateSpaceParameterNames {

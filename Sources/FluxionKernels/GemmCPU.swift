@@ -11,21 +11,42 @@ import FluxionKernelsAVX512
 /// packed B panels, module FluxionKernelsAVX512) is used when the processor reports AVX-512
 /// F, CD, BW, DQ and VL (Linux: /proc/cpuinfo flags) and `FLUXION_AVX512` is not `0`.
 package enum GemmCPU {
-    /// Whether the processor supports the AVX-512 kernel.
-    package static let hasAVX512: Bool = {
-        #if arch(x86_64) && os(Linux)
-        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
+    /// The first processor's /proc/cpuinfo entries, key → value ("flags", "model name", "cpu
+    /// family", "model", …); empty where the file does not exist.
+    package static let cpuinfo: [String: String] = {
+        #if os(Linux)
+        guard let f = fopen("/proc/cpuinfo", "r") else { return [:] }
         defer { fclose(f) }
         var line: UnsafeMutablePointer<CChar>? = nil
         var cap = 0
         defer { free(line) }
+        func trimmed(_ t: Substring) -> String {
+            var t = t
+            while let c = t.first, c.isWhitespace { t.removeFirst() }
+            while let c = t.last, c.isWhitespace { t.removeLast() }
+            return String(t)
+        }
+        var entries = [String: String]()
         while getline(&line, &cap, f) > 0 {
             let s = String(cString: line!)
-            guard s.hasPrefix("flags") else { continue }
-            let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-            return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
+            guard let colon = s.firstIndex(of: ":") else {
+                if !entries.isEmpty { break }  // the blank line after the first processor
+                continue
+            }
+            let key = trimmed(s[..<colon])
+            if entries[key] == nil { entries[key] = trimmed(s[s.index(after: colon)...]) }
         }
-        return false
+        return entries
+        #else
+        return [:]
+        #endif
+    }()
+
+    /// Whether the processor supports the AVX-512 kernel.
+    package static let hasAVX512: Bool = {
+        #if arch(x86_64) && os(Linux)
+        let flags = Set((cpuinfo["flags"] ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init))
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
         #else
         return false
         #endif

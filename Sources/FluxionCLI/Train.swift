@@ -26,6 +26,7 @@ struct Train: ParsableCommand {
         @Option(help: "Random seed (initialisation, batches).") var seed: UInt64 = 0
         @Option(help: "Run folder (default runs/MODEL-DATA).") var out: String?
         @Option(help: "Continue the run in this folder.") var resume: String?
+        @Option(help: "Start from the parameters of this run (its best.safetensors, else model.safetensors) or safetensors file, same model options (fine-tuning; a curriculum over --length).") var initFrom: String?
         @Option(name: .customLong("set"), help: "A model option key=value (repeatable).") var settings: [String] = []
         @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
         @Option(help: "Complete checkpoints to keep.") var keepCheckpoints: Int = 2
@@ -73,6 +74,7 @@ struct Train: ParsableCommand {
         let folder: String
         let type: any RunModel.Type
         if let resume = common.resume {
+            if common.initFrom != nil { throw ValidationError("--init-from starts a new run; a resumed run keeps the start it had") }
             if model != nil || generative.data != nil || sequence.task != nil {
                 throw ValidationError("--resume takes the model and data from RUN/config.json; drop MODEL, --data and --task")
             }
@@ -179,7 +181,23 @@ struct Train: ParsableCommand {
                                  learningRate: common.learningRate ?? learningRate, seed: common.seed, checkpointEvery: common.checkpointEvery,
                                  options: options)
         c.keepCheckpoints = common.keepCheckpoints
+        if let source = common.initFrom { c.initialModel = try Train.initialModelFile(source) }
         return c
+    }
+
+    /// The parameter file `--init-from` names: a safetensors file, or a run folder's
+    /// best.safetensors (else its model.safetensors).
+    static func initialModelFile(_ source: String) throws -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
+            throw ValidationError("--init-from \(source): no such run folder or file")
+        }
+        guard isFolder.boolValue else { return source }
+        for name in ["best.safetensors", "model.safetensors"] {
+            let file = (source as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: file) { return file }
+        }
+        throw ValidationError("--init-from \(source): the folder holds neither best.safetensors nor model.safetensors (a finished run?)")
     }
 
     func train<M: RunModel>(_ type: M.Type, folder: String) throws {
@@ -193,6 +211,7 @@ struct Train: ParsableCommand {
             run = try TrainingRun<M>.start(try configuration(sequence: M.trainsOnSequenceTasks), folder: folder)
             print("training \(run.configuration.model) on \(run.configuration.data) into \(folder): \(run.configuration.steps) steps, batch \(run.configuration.batchSize), \(run.model.parameterCount) parameters")
             print("options: " + run.configuration.options.filter { $0.key != "text_sha256" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            if let file = run.configuration.initialModel { print("parameters from \(file)") }
         }
 
         signal(SIGINT) { _ in interruptRequested = 1 }

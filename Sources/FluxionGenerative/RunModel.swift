@@ -130,6 +130,12 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     /// The vocabulary of a character-level run (one string per token), so that the model can be
     /// rebuilt and generate text without the training file.
     public var vocabulary: [String]?
+    /// The safetensors file whose parameters replaced the fresh initialisation (`fluxion train
+    /// --init-from`: fine-tuning, or a curriculum over task lengths); nil for a fresh start.
+    public var initialModel: String?
+    /// The SHA-256 of `initialModel` when the run started: a restart before the first checkpoint
+    /// refuses a changed file instead of silently starting from other weights.
+    public var initialModelSHA256: String?
 
     /// A configuration for `model` on `data`; 2000 steps, batch 256, learning rate 1e-3, seed 0,
     /// a checkpoint every 500 steps and no options unless given.

@@ -111,6 +111,7 @@ public struct TrainingRun<M: RunModel> {
             config.options["text_sha256"] = SHA256.hexDigest(Data(text.utf8))
             config.vocabulary = Array(Set(text)).sorted().map { String($0) }
         }
+        if let file = config.initialModel { config.initialModelSHA256 = SHA256.hexDigest(try FileIO.read(file)) }
         let data = try data ?? RunDataset.load(config, sequence: M.trainsOnSequenceTasks)
         try M.resolve(&config, data: data)
         // The whole run is built (every option checked) before anything is written, so a bad
@@ -133,6 +134,15 @@ public struct TrainingRun<M: RunModel> {
         var probe = run.state.batches
         var rng = SeededGenerator(seed: config.seed &+ 2)
         run.model.prepare(with: data.trainBatch(Swift.min(config.batchSize * 2, 1024), batches: &probe, using: &rng).data)
+        if let file = config.initialModel {
+            // Every parameter by name, shape and dtype (the file may come from a run at another
+            // task length, never from another architecture); the optimiser starts fresh.
+            let bytes = try FileIO.read(file)
+            if let expected = config.initialModelSHA256, SHA256.hexDigest(bytes) != expected {
+                throw FluxionError(.malformed, file: file, "changed since the run started from it (SHA-256 differs from config.json's initialModelSHA256)")
+            }
+            try run.model.load(from: SafeTensors.decode(bytes, path: file), path: file)
+        }
         return run
     }
 

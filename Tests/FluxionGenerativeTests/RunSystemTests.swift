@@ -234,6 +234,40 @@ final class RunSystemTests: XCTestCase {
         }
     }
 
+    /// `initialModel` (`fluxion train --init-from`): a run at another task length starts from the
+    /// file's parameters, as does a restart before its first checkpoint; a changed file, or one
+    /// from another architecture, throws an error naming the file (and the tensor).
+    func testRunStartsFromAnotherRunsParameters() throws {
+        let options = ["width": "8", "layers": "1", "state": "4"]
+        var short = try TrainingRun<SequenceRunModel>.start(
+            RunConfiguration(model: "mamba", data: "adding", steps: 3, batchSize: 4, seed: 1, checkpointEvery: 3,
+                             options: options.merging(["length": "7"]) { a, _ in a }), folder: folder + "/short")
+        _ = try short.train()
+        let file = folder + "/short.safetensors"
+        try short.model.save(to: file)
+        var config = RunConfiguration(model: "mamba", data: "adding", steps: 2, batchSize: 4, seed: 2, checkpointEvery: 5,
+                                      options: options.merging(["length": "30"]) { a, _ in a })
+        config.initialModel = file
+        let long = try TrainingRun<SequenceRunModel>.start(config, folder: folder + "/long")
+        XCTAssertEqual(long.data.task!.length, 30)
+        XCTAssertNotNil(long.configuration.initialModelSHA256)
+        let fresh = try TrainingRun<SequenceRunModel>.resume(folder: folder + "/long")   // no checkpoint yet: step 0 again
+        for run in [long, fresh] {
+            for (a, b) in zip(run.model.namedParameters, short.model.namedParameters) { XCTAssertEqual(a.value.floats, b.value.floats, a.name) }
+        }
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: file))
+        expectError(.malformed, containing: ["short.safetensors", "changed since the run started"]) {
+            _ = try TrainingRun<SequenceRunModel>.resume(folder: self.folder + "/long")
+        }
+        try short.model.save(to: file)
+        var wider = config
+        wider.options["width"] = "12"
+        expectError(.shapeMismatch, containing: ["short.safetensors", "model expects"]) {
+            _ = try TrainingRun<SequenceRunModel>.start(wider, folder: self.folder + "/wider")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/wider"), "a failed start leaves no run folder")
+    }
+
     /// Options `warmup` and `schedule`: linear warm-up, then cosine decay to 0 at the last step;
     /// the factor scales the optimiser's rate and every group's (S4D's SSM group here).
     func testLearningRateSchedule() throws {

@@ -78,6 +78,10 @@ final class CommandLineTests: XCTestCase {
             (flow + ["--task", "copying"], 64, "--task is an option of the sequence models"),
             (flow + ["--out", "flow"], 64, "already holds a run"),
             (flow + ["--resume", "flow"], 64, "--resume takes the model and data"),
+            (["train", "--resume", "flow", "--init-from", "flow"], 64, "--init-from starts a new run"),
+            (["train", "lstm", "--task", "copying", "--init-from", "/nonexistent/run"], 64, "--init-from /nonexistent/run: no such run folder or file"),
+            (["train", "lstm", "--task", "copying", "--init-from", "broken"], 64, "neither best.safetensors nor model.safetensors"),
+            (["train", "lstm", "--task", "copying", "--init-from", "flow", "--out", "mixed"], 1, "missing from the file"),
             (["train", "lstm", "--data", "moons"], 64, "--data is an option of the generative models"),
             (["train", "lstm"], 64, "give --task"),
             (["train", "lstm", "--task", "nosuch"], 64, "unknown task 'nosuch'"),
@@ -126,6 +130,7 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertFalse(result.output.contains("Usage:"), "a failure prints no usage text: fluxion \(line): \(result.output)")
             }
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/mixed"), "a run that cannot start from its --init-from file leaves no folder")
         // A rejected option leaves no run folder behind (every failing `train` above would have
         // written to runs/MODEL-DATA).
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/runs"), "a failed train left \(folder!)/runs")

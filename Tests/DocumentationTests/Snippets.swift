@@ -67,7 +67,7 @@ XCTAssertEqual(doubled.dtype, .float32)
     }
 
     func testReadmeLayersOptimisersAndPyTorchFiles() throws {
-#sourceLocation(file: "README.md", line: 145)
+#sourceLocation(file: "README.md", line: 150)
 var rng = SeededGenerator(seed: 0)
 let x = Tensor.randomNormal(shape: [64, 3], using: &rng), y = Tensor.randomNormal(shape: [64, 2], using: &rng)
 var model = MLP(sizes: [3, 256, 256, 2], activation: .silu, using: &rng)
@@ -76,16 +76,16 @@ let (loss, gradients) = valueWithGradient(at: model) { meanSquaredError($0(x), y
 optimizer.update(&model, along: gradients)
 try model.save(to: "model.safetensors")     // loads in PyTorch: names "layers.0.weight", ...
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 153)
+#sourceLocation(file: "README.md", line: 158)
 XCTAssertTrue(meanSquaredError(model(x), y).item < loss.item)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 154)
+#sourceLocation(file: "README.md", line: 159)
 XCTAssertEqual(try SafeTensors.read("model.safetensors").names.first, "layers.0.weight")
 #sourceLocation()
     }
 
     func testReadmeStateSpaceModels() throws {
-#sourceLocation(file: "README.md", line: 247)
+#sourceLocation(file: "README.md", line: 252)
 var gen = SeededGenerator(seed: 0)
 let u = Tensor.randomNormal(shape: [2, 16, 4], using: &gen)                 // [B, L, D]
 let decay = -Tensor.randomUniform(shape: [4, 8], low: 0.5, high: 2, using: &gen)  // A [D, N]
@@ -94,16 +94,16 @@ let (y, state) = Tensor.selectiveScan(u, delta: u * 0.1, A: decay, B: bc, C: bc,
 let kernel = Tensor.ones(shape: [4, 16])                                    // K [H, L]: running sums
 let sums = Tensor.causalConvolution(u, kernel: kernel)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 255)
+#sourceLocation(file: "README.md", line: 260)
 XCTAssertEqual(y.shape, [2, 16, 4])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 256)
+#sourceLocation(file: "README.md", line: 261)
 XCTAssertEqual(state.shape, [2, 4, 8])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 257)
+#sourceLocation(file: "README.md", line: 262)
 XCTAssertTrue((sums.sliced(axis: 1, 15..<16).reshaped(to: [2, 4]) - u.sum(axis: 1)).abs().max().item < 1e-4)
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 262)
+#sourceLocation(file: "README.md", line: 267)
 var rng = SeededGenerator(seed: 1)
 let lm = MambaLM(vocabularySize: 20, modelSize: 32, layerCount: 2, using: &rng)
 let prompt = Tensor([Int32](arrayLiteral: 3, 1, 4, 1, 5), shape: [1, 5])
@@ -112,10 +112,10 @@ let first = lm(prompt, caches: &caches)                      // [1, 5, 24]: 20 p
 var running = caches!
 let next = lm.step(first[0][4].argmax(axis: -1).reshaped(to: [1]), caches: &running)  // [1, 24]
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 270)
+#sourceLocation(file: "README.md", line: 275)
 XCTAssertEqual(first.shape, [1, 5, 24])
 #sourceLocation()
-#sourceLocation(file: "README.md", line: 271)
+#sourceLocation(file: "README.md", line: 276)
 XCTAssertEqual(next.shape, [1, 24])
 #sourceLocation()
     }

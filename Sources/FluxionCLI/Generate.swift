@@ -28,7 +28,7 @@ struct Generate: ParsableCommand {
         for notice in run.notices { printError("notice: \(notice)") }
         guard let task = run.data.task as? CharacterTask else { throw ValidationError("\(folder) is not a character-level run") }
         var rng = SeededGenerator(seed: seed)
-        var context = task.encode(prompt)
+        var context = try task.encode(prompt)
         if context.isEmpty { context = [Int32(rng.next() % UInt64(task.characters.count))] }
         let output = try run.model.generate(context: context, count: count, temperature: temperature, topK: topK, using: &rng)
         print(task.decode(output))

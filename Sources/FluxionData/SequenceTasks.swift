@@ -315,10 +315,16 @@ public struct CharacterTask: SequenceTask {
     public func validationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(trainEnd..<validationEnd, size, &rng) }
     /// Random windows from the last 10% of the text (the test part), as `batch(size:using:)`.
     public func evaluationBatch(size: Int, using rng: inout SeededGenerator) -> SequenceBatch { windows(validationEnd..<codes.count, size, &rng) }
-    /// The codes of `text`'s characters; characters outside the vocabulary are dropped.
-    public func encode(_ text: String) -> [Int32] {
+    /// The codes of `text`'s characters; a character outside the vocabulary throws an error that
+    /// names it (dropping it would feed the model a different text than the one asked for).
+    public func encode(_ text: String) throws -> [Int32] {
         let index = Dictionary(uniqueKeysWithValues: characters.enumerated().map { ($1, Int32($0)) })
-        return text.compactMap { index[$0] }
+        return try text.map { c in
+            guard let code = index[c] else {
+                throw FluxionError(.invalidArgument, "character \(String(reflecting: String(c))) is not in the vocabulary of the training text (\(characters.count) characters)")
+            }
+            return code
+        }
     }
     /// The text of `codes` (each a valid index into `characters`).
     public func decode(_ codes: [Int32]) -> String { String(codes.map { characters[Int($0)] }) }

@@ -87,19 +87,17 @@ public enum SequenceObjective {
     }
 }
 
-/// A plain training loop for sequence tasks: Adam, gradient clipping, seeded batches.
+/// A plain training loop for sequence tasks: Adam, gradient clipping, seeded batches. The
+/// learning rate is the optimiser's own (`Adam(learningRate:)`, passed to `train`).
 public struct SequenceTrainer {
     /// Sequences per batch; 32 by default.
     public var batchSize: Int
-    /// Adam's learning rate; 1e-3 by default.
-    public var learningRate: Double
     /// The maximum global gradient norm (clipping); 1 by default, nil for none.
     public var clipNorm: Double?
 
-    /// A trainer with batches of 32, learning rate 1e-3 and clipping at norm 1 unless given.
-    public init(batchSize: Int = 32, learningRate: Double = 1e-3, clipNorm: Double? = 1) {
+    /// A trainer with batches of 32 and clipping at norm 1 unless given.
+    public init(batchSize: Int = 32, clipNorm: Double? = 1) {
         self.batchSize = batchSize
-        self.learningRate = learningRate
         self.clipNorm = clipNorm
     }
 

@@ -47,7 +47,8 @@ final class SequenceTaskTests: XCTestCase {
     func testCharactersRoundTrip() throws {
         let task = try CharacterTask(text: String(repeating: "hello world. ", count: 40), length: 16)
         XCTAssertEqual(task.vocabularySize, 9)  // h e l o space w r d .
-        XCTAssertEqual(task.decode(task.encode("hello")), "hello")
+        XCTAssertEqual(task.decode(try task.encode("hello")), "hello")
+        XCTAssertThrowsError(try task.encode("help")) { e in XCTAssertTrue("\(e)".contains("character \"p\" is not in the vocabulary"), "\(e)") }
         var rng = SeededGenerator(seed: 4)
         let b = task.batch(size: 2, using: &rng)
         XCTAssertEqual(Array(b.inputs.int32s[1..<16]), Array(b.targets.int32s[0..<15]))

@@ -191,7 +191,7 @@ final class RunSystemTests: XCTestCase {
         let generator = try TrainingRun<SequenceRunModel>.load(folder: folder + "/resumed", requireData: false)
         let task = try XCTUnwrap(generator.data.task as? CharacterTask)
         var g = SeededGenerator(seed: 3)
-        let out = try generator.model.generate(context: task.encode("alpha "), count: 30, temperature: 0.8, using: &g)
+        let out = try generator.model.generate(context: try task.encode("alpha "), count: 30, temperature: 0.8, using: &g)
         XCTAssertEqual(out.count, 36)
         XCTAssertEqual(task.decode(out).prefix(6), "alpha ")
         XCTAssertThrowsError(try generator.model.generate(context: [], count: 3, temperature: 1, using: &g))

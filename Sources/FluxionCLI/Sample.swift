@@ -103,8 +103,8 @@ struct Eval: ParsableCommand {
                 var config = run.configuration
                 config.options["length"] = String(length)
                 data = try RunDataset.load(config, sequence: true)
-                if let limit = (run.model as? SequenceRunModel)?.maxLength, let needed = data.eventShape.first, needed > limit {
-                    let what = run.configuration.model == "transformer" ? "\(limit) learned positions" : "kernels of \(limit) steps"
+                if let model = run.model as? SequenceRunModel, let limit = model.maxLength, let what = model.maxLengthReason,
+                   let needed = data.eventShape.first, needed > limit {
                     throw ValidationError("\(run.folder): the \(run.configuration.model) model has \(what); --length \(length) needs sequences of \(needed)")
                 }
             }

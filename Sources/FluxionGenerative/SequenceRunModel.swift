@@ -142,6 +142,14 @@ public struct SequenceRunModel: RunModel {
     /// length (nil: recurrent and S4D, unlimited).
     public var maxLength: Int? { transformer?.positions.weight.shape[0] ?? s4?.kernelLength }
 
+    /// What bounds `maxLength`, for messages: "32 learned positions" (Transformer) or "kernels of
+    /// 32 steps" (S4); nil when unlimited.
+    public var maxLengthReason: String? {
+        if let t = transformer { return "\(t.positions.maxLength) learned positions" }
+        if let s4 { return "kernels of \(s4.kernelLength) steps" }
+        return nil
+    }
+
     struct Wrapped: SequenceModel {
         var model: SequenceRunModel
         func callAsFunction(_ inputs: Tensor) -> Tensor { model(inputs) }

@@ -332,6 +332,7 @@ final class RunSystemTests: XCTestCase {
             RunConfiguration(model: "s4", data: "adding", steps: 600, batchSize: 32, learningRate: 1e-2, seed: 0, checkpointEvery: 600,
                              options: ["length": "20", "width": "32", "state": "16"]), folder: folder + "/s4")
         XCTAssertEqual(s4.model.maxLength, 32)
+        XCTAssertEqual(s4.model.maxLengthReason, "kernels of 32 steps")
         XCTAssertEqual(s4.optimizer.groups[0].names, Set((0..<2).flatMap { i in
             ["log_dt", "B", "P", "inv_A_real", "A_imag"].map { "layers.\(i).kernel.\($0)" } }))
         _ = try s4.train()

@@ -185,17 +185,19 @@ struct Train: ParsableCommand {
         return c
     }
 
-    /// The parameter file `--init-from` names: a safetensors file, or a run folder's
-    /// best.safetensors (else its model.safetensors).
+    /// The parameter file `--init-from` names, as an absolute path (config.json must find it from
+    /// any working directory): a safetensors file, or a run folder's best.safetensors (else its
+    /// model.safetensors).
     static func initialModelFile(_ source: String) throws -> String {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
             throw ValidationError("--init-from \(source): no such run folder or file")
         }
-        guard isFolder.boolValue else { return source }
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        guard isFolder.boolValue else { return absolute(source) }
         for name in ["best.safetensors", "model.safetensors"] {
             let file = (source as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: file) { return file }
+            if FileManager.default.fileExists(atPath: file) { return absolute(file) }
         }
         throw ValidationError("--init-from \(source): the folder holds neither best.safetensors nor model.safetensors (a finished run?)")
     }

@@ -151,7 +151,7 @@ struct Train: ParsableCommand {
             if let v = s.length { options["length"] = String(v) }
             if let v = s.symbols { options["symbols"] = String(v) }
             if let v = s.vocabulary { options["vocabulary"] = String(v) }
-            if let v = s.text { options["text"] = URL(fileURLWithPath: v).standardizedFileURL.path }
+            if let v = s.text { options["text"] = Train.absolutePath(v) }
             if let v = s.width { options["width"] = String(v) }
             if let v = s.stateSize { options[["mamba", "s4d", "s4"].contains(model!) ? "state" : "hidden"] = String(v) }
             if let v = s.blocks { options["layers"] = String(v) }
@@ -185,6 +185,9 @@ struct Train: ParsableCommand {
         return c
     }
 
+    /// `path` made absolute and standardised: config.json finds the file from any working directory.
+    static func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
     /// The parameter file `--init-from` names, as an absolute path (config.json must find it from
     /// any working directory): a safetensors file, or a run folder's best.safetensors (else its
     /// model.safetensors).
@@ -193,11 +196,10 @@ struct Train: ParsableCommand {
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
             throw ValidationError("--init-from \(source): no such run folder or file")
         }
-        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
-        guard isFolder.boolValue else { return absolute(source) }
+        guard isFolder.boolValue else { return absolutePath(source) }
         for name in ["best.safetensors", "model.safetensors"] {
             let file = (source as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: file) { return absolute(file) }
+            if FileManager.default.fileExists(atPath: file) { return absolutePath(file) }
         }
         throw ValidationError("--init-from \(source): the folder holds neither best.safetensors nor model.safetensors (a finished run?)")
     }

@@ -111,16 +111,16 @@ public struct TrainingRun<M: RunModel> {
             config.options["text_sha256"] = SHA256.hexDigest(Data(text.utf8))
             config.vocabulary = Array(Set(text)).sorted().map { String($0) }
         }
-        if let file = config.initialModel { config.initialModelSHA256 = SHA256.hexDigest(try FileIO.read(file)) }
         let data = try data ?? RunDataset.load(config, sequence: M.trainsOnSequenceTasks)
         try M.resolve(&config, data: data)
         // The whole run is built (every option checked) before anything is written, so a bad
         // option leaves no half-made run folder behind.
+        // (`fresh` also records the SHA-256 of an --init-from file in the run's configuration.)
         let run = try fresh(config, folder: folder, data: data)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw FluxionError(.io, file: folder, "cannot create the run folder: \(error.localizedDescription)")
         }
-        try writeConfiguration(config, folder: folder)
+        try writeConfiguration(run.configuration, folder: folder)
         return run
     }
 
@@ -136,12 +136,15 @@ public struct TrainingRun<M: RunModel> {
         run.model.prepare(with: data.trainBatch(Swift.min(config.batchSize * 2, 1024), batches: &probe, using: &rng).data)
         if let file = config.initialModel {
             // Every parameter by name, shape and dtype (the file may come from a run at another
-            // task length, never from another architecture); the optimiser starts fresh.
+            // task length, never from another architecture); the optimiser starts fresh. The file
+            // is read once: its SHA-256 is recorded at the start and checked on a restart.
             let bytes = try FileIO.read(file)
-            if let expected = config.initialModelSHA256, SHA256.hexDigest(bytes) != expected {
+            let digest = SHA256.hexDigest(bytes)
+            if let expected = config.initialModelSHA256, digest != expected {
                 throw FluxionError(.malformed, file: file, "changed since the run started from it (SHA-256 differs from config.json's initialModelSHA256)")
             }
             try run.model.load(from: SafeTensors.decode(bytes, path: file), path: file)
+            run.configuration.initialModelSHA256 = digest
         }
         return run
     }
